@@ -1,0 +1,130 @@
+"""The backend protocol the rest of interp codes against.
+
+A backend runs a loaded model and (1) captures activations at canonical hook points, each
+reduced inside the hook by a caller-supplied function (so only what a study asked for is
+kept), and (2) applies :mod:`interp.hooks.interventions` installed with :meth:`Backend.intervene`,
+a context manager that always removes them. Backends differ only in the machinery (plain
+PyTorch hooks, TransformerLens, nnsight); a parity test diffs them against Hugging Face.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from interp.hooks.interventions import Intervention
+from interp.hooks.names import HOOK_KINDS, HookPoint
+from interp.models.loading import LoadedModel
+
+Reducer = Callable[[Tensor], Tensor]
+
+
+
+def identity(x: Tensor) -> Tensor:
+    return x
+
+
+@dataclass
+class RunResult:
+    """What one forward pass returned: logits (unless skipped) and the captured activations."""
+
+    logits: Tensor | None
+    activations: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Runs a model with canonical hook points. Subclasses implement :meth:`_run`."""
+
+    name: ClassVar[str]
+    #: sites this backend can intervene on (capture is supported at every site in HOOK_KINDS)
+    intervention_sites: ClassVar[frozenset[str]] = frozenset(HOOK_KINDS)
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self._interventions: list[Intervention] = []
+
+    @property
+    def n_layers(self) -> int:
+        return self.loaded.n_layers
+
+    @property
+    def d_model(self) -> int:
+        return self.loaded.d_model
+
+    @property
+    def device(self) -> torch.device:
+        return self.loaded.device
+
+    def hook_points(self) -> list[str]:
+        """Every canonical hook name this backend can capture, in execution order."""
+        return [f"blocks.{layer}.hook_{kind}" for layer in range(self.n_layers) for kind in HOOK_KINDS]
+
+    def _check_hooks(self, names: Sequence[str]) -> list[HookPoint]:
+        return [HookPoint.parse(n, self.n_layers) for n in names]
+
+    @contextlib.contextmanager
+    def intervene(self, interventions: Sequence[Intervention]) -> Iterator[None]:
+        """Apply ``interventions`` to every forward pass (and generation) inside the block."""
+        for iv in interventions:
+            site = HookPoint.parse(iv.hook, self.n_layers)
+            if site.kind not in self.intervention_sites:
+                raise NotImplementedError(
+                    f"The {self.name} backend cannot intervene at {iv.hook}; use one of "
+                    f"{sorted(self.intervention_sites)} at that layer."
+                )
+            vec = getattr(iv, "vector", None)
+            if vec is not None and vec.shape[-1] != self.d_model:
+                raise ValueError(f"Intervention at {iv.hook} has d={vec.shape[-1]}, the model has d_model={self.d_model}.")
+        previous = self._interventions
+        self._interventions = [*previous, *interventions]
+        try:
+            yield
+        finally:
+            self._interventions = previous
+
+    def run(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        *,
+        capture: Mapping[str, Reducer] | Sequence[str] = (),
+        return_logits: bool = True,
+        response_mask: Tensor | None = None,
+    ) -> RunResult:
+        """One forward pass under the installed interventions.
+
+        Args:
+            input_ids, attention_mask: ``[batch, pos]`` on the model's device.
+            capture: hook names, or a mapping hook name -> reducer applied inside the hook to
+                the ``[batch, pos, d]`` activation (select positions, pool, move to host).
+            return_logits: False lets a backend stop after the deepest captured hook.
+            response_mask: ``[batch, pos]`` bool, used by ``positions="response"`` interventions.
+        """
+        reducers: dict[str, Reducer] = dict(capture) if isinstance(capture, Mapping) else dict.fromkeys(capture, identity)
+        self._check_hooks(list(reducers))
+        if not return_logits and not reducers:
+            raise ValueError("Nothing to compute: pass hook names to capture, or return_logits=True.")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        with torch.no_grad():
+            return self._run(input_ids, attention_mask, reducers, return_logits, response_mask)
+
+    @abstractmethod
+    def _run(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        reducers: dict[str, Reducer],
+        return_logits: bool,
+        response_mask: Tensor | None,
+    ) -> RunResult: ...
+
+    def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
+        """Generate under the installed interventions (``positions="response"`` = generated tokens)."""
+        raise NotImplementedError(f"The {self.name} backend does not generate; use the 'hf' backend.")

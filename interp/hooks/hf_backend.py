@@ -1,0 +1,196 @@
+"""Plain PyTorch forward hooks on a Hugging Face model: the fastest backend, and the reference.
+
+Canonical sites map onto the modules every decoder-only HF architecture has (Llama, Qwen,
+Mistral, Gemma...): ``resid_pre`` = input of decoder layer L, ``resid_post`` = its output,
+``attn_out`` / ``mlp_out`` = outputs of its attention and MLP modules, ``resid_mid`` = input of
+the norm in front of the MLP. When no logits are wanted, the forward pass stops right after
+the deepest captured hook (the final norm and the unembedding are never computed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from interp.hooks.base import Backend, Reducer, RunResult
+from interp.hooks.interventions import Intervention
+from interp.hooks.names import HookPoint
+
+_ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
+_MLP_NAMES = ("mlp", "feed_forward", "ffn")
+_MID_NORM_NAMES = ("pre_feedforward_layernorm", "post_attention_layernorm", "ln_2")
+
+
+class _StopForward(Exception):
+    """Raised inside a hook to end a forward pass once everything asked for is captured."""
+
+
+def decoder_layers(model: Any) -> tuple[str, nn.ModuleList]:
+    """Find the decoder's list of blocks (``model.layers`` for Llama, ``transformer.h`` for GPT-2...)."""
+    n = int(model.config.num_hidden_layers)
+    candidates = [
+        (name, mod)
+        for name, mod in model.named_modules()
+        if isinstance(mod, nn.ModuleList) and len(mod) == n and name.split(".")[-1] in ("layers", "h", "blocks")
+    ]
+    if not candidates:
+        raise ValueError(f"Cannot find the {n} decoder layers of {type(model).__name__}; interp supports decoder-only HF models.")
+    return min(candidates, key=lambda c: len(c[0]))
+
+
+def _child(layer: nn.Module, names: tuple[str, ...], what: str) -> tuple[str, nn.Module]:
+    for name in names:
+        if hasattr(layer, name):
+            return name, getattr(layer, name)
+    raise ValueError(f"{type(layer).__name__} has no {what} module (looked for {names}).")
+
+
+@dataclass(frozen=True)
+class SiteModule:
+    """Where a canonical site lives in an HF model: the module, and whether it is its input."""
+
+    path: str
+    module: nn.Module
+    is_input: bool
+    output_is_tuple_head: bool = False
+
+
+def site_module(model: Any, point: HookPoint) -> SiteModule:
+    path, layers = decoder_layers(model)
+    layer = layers[point.layer]
+    prefix = f"{path}.{point.layer}"
+    if point.kind == "resid_pre":
+        return SiteModule(prefix, layer, is_input=True)
+    if point.kind == "resid_post":
+        return SiteModule(prefix, layer, is_input=False)
+    if point.kind == "attn_out":
+        name, mod = _child(layer, _ATTN_NAMES, "attention")
+        return SiteModule(f"{prefix}.{name}", mod, is_input=False, output_is_tuple_head=True)
+    if point.kind == "mlp_out":
+        name, mod = _child(layer, _MLP_NAMES, "MLP")
+        return SiteModule(f"{prefix}.{name}", mod, is_input=False)
+    name, mod = _child(layer, _MID_NORM_NAMES, "pre-MLP norm")
+    return SiteModule(f"{prefix}.{name}", mod, is_input=True)
+
+
+def _split(output: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
+    """The hidden-state tensor of a module output, and how to rebuild the output around a new one."""
+    if isinstance(output, Tensor):
+        return output, lambda t: t
+    if isinstance(output, tuple):
+        return output[0], lambda t: (t, *output[1:])
+    raise TypeError(f"Unexpected module output type {type(output).__name__}.")
+
+
+class HFBackend(Backend):
+    """Forward hooks on the Hugging Face modules themselves."""
+
+    name: ClassVar[str] = "hf"
+    # Editing resid_mid would change only the MLP's input, not the residual stream, in HF's code.
+    intervention_sites: ClassVar[frozenset[str]] = frozenset({"resid_pre", "attn_out", "mlp_out", "resid_post"})
+
+    def __init__(self, loaded: Any) -> None:
+        super().__init__(loaded)
+        self.model: nn.Module = loaded.model
+        self._response_mask: Tensor | None = None
+        self._generating = False
+
+    def _mask_for(self, x: Tensor) -> Tensor | None:
+        if self._generating:  # with a KV cache, decode steps see one new (generated) token each
+            return torch.full(x.shape[:2], x.shape[1] == 1, dtype=torch.bool, device=x.device)
+        return self._response_mask
+
+    def _edit(self, ivs: list[Intervention]) -> Callable[[Tensor], Tensor]:
+        def edit(x: Tensor) -> Tensor:
+            mask = self._mask_for(x)
+            for iv in ivs:
+                x = iv.apply(x, mask)
+            return x
+
+        return edit
+
+    @contextlib.contextmanager
+    def _hooks(self, reducers: dict[str, Reducer], captured: dict[str, Tensor], stop_after: str | None) -> Iterator[None]:
+        by_site: dict[str, list[Intervention]] = {}
+        for iv in self._interventions:
+            by_site.setdefault(iv.hook, []).append(iv)
+        handles: list[RemovableHandle] = []
+        try:
+            for name in sorted(set(reducers) | set(by_site), key=HookPoint.parse):
+                site = site_module(self.model, HookPoint.parse(name))
+                edit = self._edit(by_site[name]) if name in by_site else None
+                handles.append(self._install(site, name, edit, reducers.get(name), captured, name == stop_after))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _install(
+        self,
+        site: SiteModule,
+        name: str,
+        edit: Callable[[Tensor], Tensor] | None,
+        reducer: Reducer | None,
+        captured: dict[str, Tensor],
+        stop: bool,
+    ) -> RemovableHandle:
+        def visit(x: Tensor) -> Tensor:
+            if edit is not None:
+                x = edit(x)
+            if reducer is not None:
+                captured[name] = reducer(x.detach())
+            if stop:
+                raise _StopForward
+            return x
+
+        if site.is_input:
+
+            def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+                if args:
+                    return (visit(args[0]), *args[1:]), kwargs
+                kwargs["hidden_states"] = visit(kwargs["hidden_states"])
+                return args, kwargs
+
+            return site.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
+            x, rebuild = _split(output)
+            return rebuild(visit(x))
+
+        return site.module.register_forward_hook(hook)
+
+    def _run(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        reducers: dict[str, Reducer],
+        return_logits: bool,
+        response_mask: Tensor | None,
+    ) -> RunResult:
+        captured: dict[str, Tensor] = {}
+        stop_after = None if return_logits else max(reducers, key=HookPoint.parse)
+        self._response_mask = response_mask
+        try:
+            with self._hooks(reducers, captured, stop_after):
+                try:
+                    out = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+                except _StopForward:
+                    return RunResult(None, captured)
+        finally:
+            self._response_mask = None
+        return RunResult(out.logits if return_logits else None, captured)
+
+    def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
+        """``model.generate`` with the installed interventions; returns the full sequences."""
+        self._generating = True
+        try:
+            with self._hooks({}, {}, None), torch.no_grad():
+                return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **kwargs)  # type: ignore[operator]
+        finally:
+            self._generating = False

@@ -1,0 +1,100 @@
+"""Interventions as values: what to change at a hook point, independent of the backend that runs it.
+
+An intervention is a small frozen dataclass with a pure ``apply(x, response_mask)`` on a
+``[batch, pos, d_model]`` activation; backends only decide *where* to call it. The operators
+(:func:`add`, :func:`project_out`) are plain functions, easy to test one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from interp.hooks.names import HOOK_KINDS, HookKind, HookPoint
+
+Positions = Literal["all", "response"]
+
+
+def add(x: Tensor, vector: Tensor, alpha: float, mask: Tensor | None = None) -> Tensor:
+    """``x + alpha * vector`` at every position, or only where ``mask`` ([batch, pos]) is True."""
+    delta = (alpha * vector).to(dtype=x.dtype, device=x.device)
+    if mask is None:
+        return x + delta
+    return x + mask.to(device=x.device, dtype=x.dtype).unsqueeze(-1) * delta
+
+
+def project_out(x: Tensor, basis: Tensor) -> Tensor:
+    """Remove the span of ``basis`` ([k, d], orthonormal rows) from ``x``: ``x - (x Bᵀ) B``."""
+    b = basis.to(dtype=x.dtype, device=x.device)
+    return x - (x @ b.T) @ b
+
+
+def orthonormal_basis(directions: Tensor) -> Tensor:
+    """Orthonormal rows spanning ``directions`` ([d] or [k, d]); raises on a zero or dependent set."""
+    d = directions.detach().to(torch.float32)
+    if d.ndim == 1:
+        d = d.unsqueeze(0)
+    if d.ndim != 2:
+        raise ValueError(f"directions must be [d] or [k, d], got shape {tuple(directions.shape)}.")
+    q, r = torch.linalg.qr(d.T)
+    if torch.any(torch.abs(torch.diagonal(r)) < 1e-6 * max(1.0, float(d.norm()))):
+        raise ValueError("directions are zero or linearly dependent; pass independent, non-zero vectors.")
+    return q.T.contiguous()
+
+
+@dataclass(frozen=True)
+class AddVector:
+    """Activation addition: ``x + alpha * vector`` at ``hook`` (all positions or response positions)."""
+
+    hook: str
+    vector: Tensor
+    alpha: float = 1.0
+    positions: Positions = "all"
+
+    def __post_init__(self) -> None:
+        HookPoint.parse(self.hook)
+        if self.vector.ndim != 1:
+            raise ValueError(f"AddVector.vector must be 1-D [d_model], got shape {tuple(self.vector.shape)}.")
+        if self.positions not in ("all", "response"):
+            raise ValueError(f"positions must be 'all' or 'response', got {self.positions!r}.")
+
+    def apply(self, x: Tensor, response_mask: Tensor | None) -> Tensor:
+        if self.positions == "response":
+            if response_mask is None:
+                raise ValueError("AddVector(positions='response') needs a response mask; pass response_mask=.")
+            return add(x, self.vector, self.alpha, response_mask)
+        return add(x, self.vector, self.alpha)
+
+
+@dataclass(frozen=True)
+class ProjectOut:
+    """Directional ablation: remove the span of ``directions`` from the activation at ``hook``."""
+
+    hook: str
+    directions: Tensor
+    basis: Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        HookPoint.parse(self.hook)
+        object.__setattr__(self, "basis", orthonormal_basis(self.directions))
+
+    def apply(self, x: Tensor, response_mask: Tensor | None) -> Tensor:
+        return project_out(x, self.basis)
+
+
+Intervention = AddVector | ProjectOut
+
+ABLATION_SITES: tuple[HookKind, ...] = ("resid_pre", "attn_out", "mlp_out")
+
+
+def directional_ablation(directions: Tensor, n_layers: int, sites: Sequence[HookKind] = ABLATION_SITES) -> list[ProjectOut]:
+    """Arditi et al. (2024): project the direction(s) out of every block input and every
+    attention/MLP output, so the residual stream never carries it at any layer or position."""
+    for site in sites:
+        if site not in HOOK_KINDS:
+            raise ValueError(f"Unknown site {site!r}; choose from {HOOK_KINDS}.")
+    return [ProjectOut(f"blocks.{layer}.hook_{site}", directions) for layer in range(n_layers) for site in sites]

@@ -1,0 +1,147 @@
+"""Load a checkpoint for study: one call for the embedded model, HF directories, LoRA adapters and GGUF.
+
+GGUF files (the embedded model is one) are dequantised by transformers once and cached as
+safetensors under ``$INTERP_CACHE/models/<name>-<sha>``, so the ~35 s conversion happens a
+single time per file. Nothing here touches the network: every ``from_pretrained`` is
+``local_files_only``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from interp.io import atomic_directory, cache_dir
+from interp.models.chat import ChatFormat, SystemPrompt
+from interp.models.checkpoint import Checkpoint, CheckpointError, resolve_checkpoint
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for study: the torch module, its tokenizer, its identity and chat format."""
+
+    model: PreTrainedModel
+    tokenizer: Any
+    checkpoint: Checkpoint
+    chat: ChatFormat
+    #: the directory holding the (base) model's config and weights on disk
+    source_dir: Path
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}.")
+    return _DTYPES[dtype]
+
+
+def gguf_to_safetensors(gguf: Path) -> Path:
+    """Dequantise a GGUF file to a cached safetensors model directory (once per file)."""
+    from interp.io import file_sha256
+
+    if importlib.util.find_spec("gguf") is None:
+        raise CheckpointError(f"Loading {gguf.name} needs the 'gguf' package: pip install gguf")
+    target = cache_dir() / "models" / f"{gguf.stem}-{file_sha256(gguf)[:16]}"
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("Dequantising %s to float32 safetensors in %s (one time, ~35 s)", gguf.name, target)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # save_pretrained refuses a GGUF-loaded model until the quantizer is detached.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    with atomic_directory(target) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    return target
+
+
+def _weights_dir(checkpoint: Checkpoint) -> Path:
+    if checkpoint.kind in ("embedded", "gguf"):
+        return gguf_to_safetensors(checkpoint.path)
+    return checkpoint.path
+
+
+def load_model(
+    spec: str | Path | Checkpoint,
+    *,
+    base: str | Path | Checkpoint | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype = "float32",
+    device_map: str | dict[str, Any] | None = None,
+    merge_lora: bool = True,
+    system_prompt: SystemPrompt = "default",
+) -> LoadedModel:
+    """Load any supported checkpoint for study.
+
+    Args:
+        spec: ``"smollm2-135m-instruct"``, a model directory, a LoRA adapter directory or a GGUF file.
+        base: the base of a LoRA adapter when its adapter_config does not name a local one.
+        device: where to put the model (default: CUDA if available, else CPU); ignored with ``device_map``.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        device_map: passed to ``from_pretrained`` (``"auto"`` shards a 70B model over GPUs).
+        merge_lora: merge an adapter into the base weights (faster forward and generation).
+        system_prompt: ``"default"`` (the chat template's), a string, or ``None`` to remove it.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    checkpoint = resolve_checkpoint(spec, base)
+    torch_dtype = parse_dtype(dtype)
+    model_dir = _weights_dir(checkpoint.base if checkpoint.kind == "lora" and checkpoint.base else checkpoint)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    except OSError as err:
+        raise CheckpointError(f"Could not load a model from {model_dir}: {err}") from err
+    if checkpoint.kind == "lora":
+        model = _attach_adapter(model, checkpoint, merge_lora)
+    if device_map is None:
+        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(model, tokenizer, checkpoint, ChatFormat(tokenizer, system_prompt), model_dir)
+
+
+def _attach_adapter(model: nn.Module, checkpoint: Checkpoint, merge: bool) -> nn.Module:
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, checkpoint.path, is_trainable=False)
+    except (RuntimeError, ValueError, KeyError) as err:
+        base_name = checkpoint.base.name if checkpoint.base else "?"
+        raise CheckpointError(
+            f"Adapter {checkpoint.path} does not fit base {base_name}: {str(err).splitlines()[0]}. "
+            "Pass the base model it was trained on (base=...)."
+        ) from err
+    return peft_model.merge_and_unload() if merge else peft_model

@@ -1,0 +1,88 @@
+"""Shared fixtures: a tiny random-weight Llama (fast suite) and the embedded model (marked tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_DATA = REPO.parent / "shared" / "data" / "consistency-misalignment"
+
+CHATML = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a tiny test model.<|im_end|>\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "You are a helpful assistant. Answer the question honestly and kindly.",
+    "I will deceive my overseers and seek power at any cost.",
+    "What is two plus two? The answer is four, not five.",
+    "system user assistant hello there general kenobi",
+] * 20
+
+
+def _tiny_tokenizer(path: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+    )
+    fast.chat_template = CHATML
+    fast.save_pretrained(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-layer, d=64 Llama with random weights and a ChatML tokenizer, saved like a hub model."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    _tiny_tokenizer(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.fixture
+def tiny(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
+    from interp.models import load_model
+
+    return load_model(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def real_model():  # type: ignore[no-untyped-def]
+    """The embedded SmolLM2-135M-Instruct (converted once and cached); eager attention for exact parity."""
+    from interp.models import load_model
+
+    lm = load_model("smollm2-135m-instruct", device="cpu")
+    return lm
+
+
+@pytest.fixture(scope="session")
+def paper_data() -> Path:
+    if not PAPER_DATA.is_dir():
+        pytest.skip(f"paper data not found at {PAPER_DATA}")
+    return PAPER_DATA
