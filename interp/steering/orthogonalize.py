@@ -1,0 +1,99 @@
+"""Weight orthogonalisation (Arditi et al. 2024): directional ablation made permanent in the weights.
+
+Every matrix that writes to the residual stream (the token embedding, each attention output
+projection, each MLP down projection, and their biases) is replaced by its projection onto the
+orthogonal complement of the direction(s), so the residual stream never carries them. This is
+the same edit as runtime ``directional_ablation`` at every block input and attention/MLP output.
+Tied embeddings are untied first: the unembedding reads the residual stream and must stay as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from interp.hooks.hf_backend import _ATTN_NAMES, _MLP_NAMES, _child, decoder_layers
+from interp.hooks.interventions import orthonormal_basis
+from interp.io import atomic_directory, atomic_write_json
+from interp.models.loading import LoadedModel
+
+log = logging.getLogger(__name__)
+
+_OUT_PROJ = ("o_proj", "out_proj", "dense", "c_proj")
+_DOWN_PROJ = ("down_proj", "fc2", "c_proj", "w2", "dense_4h_to_h")
+
+
+def _writer(module: nn.Module, names: tuple[str, ...], what: str) -> nn.Linear:
+    for name in names:
+        mod = getattr(module, name, None)
+        if isinstance(mod, nn.Linear):
+            return mod
+    raise ValueError(f"{type(module).__name__} has no {what} linear layer (looked for {names}).")
+
+
+def _project_rows_out(weight: Tensor, basis: Tensor) -> None:
+    """In place: rows are residual vectors (embedding): ``W - (W B^T) B``."""
+    b = basis.to(weight.dtype)
+    weight.sub_((weight @ b.T) @ b)
+
+
+def _project_outputs_out(linear: nn.Linear, basis: Tensor) -> None:
+    """In place: ``y = W x + b`` writes to the residual: ``W - B^T (B W)``, ``b - B^T (B b)``."""
+    b = basis.to(linear.weight.dtype)
+    linear.weight.sub_(b.T @ (b @ linear.weight))
+    if linear.bias is not None:
+        linear.bias.sub_(b.T @ (b @ linear.bias))
+
+
+@torch.no_grad()
+def orthogonalize_weights(loaded: LoadedModel, directions: Tensor) -> list[str]:
+    """Edit ``loaded.model`` in place; returns the names of the edited matrices."""
+    model: Any = loaded.model
+    basis = orthonormal_basis(directions).to(loaded.device)
+    if basis.shape[1] != loaded.d_model:
+        raise ValueError(f"directions have d={basis.shape[1]}, the model has d_model={loaded.d_model}.")
+    edited = []
+    embed = model.get_input_embeddings()
+    head = model.get_output_embeddings()
+    if head is not None and head.weight.data_ptr() == embed.weight.data_ptr():
+        head.weight = nn.Parameter(embed.weight.detach().clone())  # untie: the unembedding keeps reading v
+        model.config.tie_word_embeddings = False
+        if hasattr(model.config, "get_text_config"):
+            model.config.get_text_config().tie_word_embeddings = False
+        edited.append("lm_head (untied)")
+    _project_rows_out(embed.weight, basis)
+    edited.append("embed_tokens")
+    path, layers = decoder_layers(model)
+    for i, layer in enumerate(layers):
+        _, attn = _child(layer, _ATTN_NAMES, "attention")
+        _, mlp = _child(layer, _MLP_NAMES, "MLP")
+        _project_outputs_out(_writer(attn, _OUT_PROJ, "attention output"), basis)
+        _project_outputs_out(_writer(mlp, _DOWN_PROJ, "MLP down"), basis)
+        edited += [f"{path}.{i}.attn_out", f"{path}.{i}.mlp_out"]
+    return edited
+
+
+def save_orthogonalized(loaded: LoadedModel, directions: Tensor, out_dir: str | Path, *, note: dict[str, Any] | None = None) -> Path:
+    """Orthogonalise ``loaded.model`` (in place) and save it as a new HF checkpoint (safetensors).
+
+    The directory records the source checkpoint's fingerprint and the direction(s) in
+    ``interp_orthogonalized.json``; it loads with ``load_model(out_dir)`` like any model.
+    """
+    edited = orthogonalize_weights(loaded, directions)
+    out = Path(out_dir)
+    with atomic_directory(out) as tmp:
+        loaded.model.save_pretrained(tmp, safe_serialization=True)
+        loaded.tokenizer.save_pretrained(tmp)
+        d = directions.detach().float().cpu()
+        atomic_write_json(tmp / "interp_orthogonalized.json", {
+            "source": loaded.checkpoint.describe(),
+            "directions": (d.unsqueeze(0) if d.ndim == 1 else d).tolist(),
+            "edited": edited,
+            "note": note or {},
+        })
+    log.info("Saved orthogonalised checkpoint to %s (%d matrices edited)", out, len(edited))
+    return out

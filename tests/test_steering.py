@@ -1,0 +1,35 @@
+"""Weight orthogonalisation matches runtime directional ablation (tiny model, tied embeddings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from interp.hooks import directional_ablation, make_backend
+from interp.models import load_model
+from interp.steering import save_orthogonalized
+
+
+def test_orthogonalized_checkpoint_matches_runtime_ablation(tiny_model_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    direction = torch.randn(2, 64)  # a 2-D subspace
+    ids = torch.randint(5, 300, (2, 10))
+    attn = torch.ones_like(ids)
+    lm = load_model(tiny_model_dir, device="cpu")
+    assert lm.model.config.tie_word_embeddings
+    backend = make_backend("hf", lm)
+    plain = backend.run(ids, attn).logits
+    with backend.intervene(directional_ablation(direction, lm.n_layers)):
+        ablated = backend.run(ids, attn).logits
+    assert (ablated - plain).abs().max() > 1e-2  # the ablation changes something
+    out = save_orthogonalized(load_model(tiny_model_dir, device="cpu"), direction, tmp_path / "ortho")
+    edited = load_model(out, device="cpu")
+    assert edited.checkpoint.fingerprint != lm.checkpoint.fingerprint
+    with torch.no_grad():
+        logits = edited.model(ids, attention_mask=attn).logits
+    assert (logits - ablated).abs().max() < 1e-4
+    # the residual stream carries no component along the direction at any layer
+    acts = make_backend("hf", edited).run(ids, attn, capture=[f"blocks.{i}.hook_resid_post" for i in range(3)]).activations
+    basis = torch.linalg.qr(direction.T)[0].T
+    assert max(float((a @ basis.T).abs().max()) for a in acts.values()) < 1e-4
