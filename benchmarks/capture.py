@@ -77,17 +77,13 @@ def _random_model(args: argparse.Namespace) -> Any:
 
 def _batches(lm: Any, args: argparse.Namespace) -> list[tuple[torch.Tensor, torch.Tensor]]:
     encoded = sorted((lm.chat.encode(c) for c in _conversations(args.examples, args.words)), key=lambda e: -len(e))
+    from interp.models.batching import right_pad
+
     pad = lm.tokenizer.pad_token_id or 0
     out = []
     for s in range(0, len(encoded), args.batch_size):
-        chunk = encoded[s : s + args.batch_size]
-        width = max(len(e) for e in chunk)
-        ids = torch.full((len(chunk), width), pad)
-        attn = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, e in enumerate(chunk):
-            ids[r, : len(e)] = torch.tensor(e.input_ids)
-            attn[r, : len(e)] = 1
-        out.append((ids.to(lm.device), attn.to(lm.device)))
+        b = right_pad(encoded[s : s + args.batch_size], pad)
+        out.append((b.input_ids.to(lm.device), b.attention_mask.to(lm.device)))
     return out
 
 

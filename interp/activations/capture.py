@@ -32,6 +32,7 @@ from interp.activations.positions import POSITION_KINDS, PositionKind, batch_lay
 from interp.activations.store import FORMAT, ActivationStore, StoreError, write_manifest
 from interp.hooks import Backend, HookPoint, make_backend
 from interp.io import cache_dir, canonical_hash
+from interp.models.batching import right_pad
 from interp.models.chat import Encoded
 from interp.models.loading import LoadedModel, parse_dtype
 
@@ -334,18 +335,10 @@ def _run_capture(
     try:
         for start in range(0, len(todo), config.batch_size):
             idx = todo[start : start + config.batch_size]
-            batch = [encoded[i] for i in idx]
-            width = max(len(e) for e in batch)
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            attn = torch.zeros((len(batch), width), dtype=torch.long)
-            resp = torch.zeros((len(batch), width), dtype=torch.bool)
-            for row, e in enumerate(batch):
-                ids[row, : len(e)] = torch.tensor(e.input_ids)
-                attn[row, : len(e)] = 1
-                resp[row, : len(e)] = torch.tensor(e.response_mask)
-            prompt_lens = torch.tensor([e.prompt_len for e in batch])
-            ids, attn = ids.to(device, non_blocking=True), attn.to(device, non_blocking=True)
-            layout = batch_layout(config.positions, attn, resp, prompt_lens, torch.tensor(idx), config.include_first)
+            batch = right_pad([encoded[i] for i in idx], pad_id)
+            ids = batch.input_ids.to(device, non_blocking=True)
+            attn = batch.attention_mask.to(device, non_blocking=True)
+            layout = batch_layout(config.positions, attn, batch.response_mask, batch.prompt_lens, torch.tensor(idx), config.include_first)
             reducers = {h: (lambda x, lay=layout: copier(lay.reduce(x).to(store_dtype))) for h in config.hooks}
             result = backend.run(ids, attn, capture=reducers, return_logits=False)
             for h in config.hooks:
