@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from interp.hooks.base import Backend
 from interp.io import cache_dir, canonical_hash
+from interp.models.chat import as_messages
 from interp.models.loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,6 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
-
-
-def _messages(conv: Any) -> list[dict[str, str]]:
-    msgs = getattr(conv, "prompt_messages", None) or getattr(conv, "messages", conv)
-    return [dict(m) if isinstance(m, Mapping) else {"role": m.role, "content": m.content} for m in msgs]
 
 
 class GenerationCache:
@@ -105,7 +101,7 @@ def generate(
     assert isinstance(loaded, LoadedModel)
     if backend is not None and backend._interventions and not tag:
         cache = False
-    prompts = [loaded.chat.render(_messages(c), add_generation_prompt=True) for c in conversations]
+    prompts = [loaded.chat.render(as_messages(c, prompt_only=True), add_generation_prompt=True) for c in conversations]
     keys = [canonical_hash(p, 32) for p in prompts]
     store_id = canonical_hash([loaded.checkpoint.fingerprint, loaded.chat.system_prompt, asdict(params), tag,
                                str(next(loaded.model.parameters()).dtype)])
@@ -140,7 +136,7 @@ def generate(
             out = backend.generate(ids, attn, **kwargs)
         else:
             with torch.no_grad():
-                out = loaded.model.generate(input_ids=ids, attention_mask=attn, **kwargs)  # type: ignore[operator]
+                out = loaded.model.generate(input_ids=ids, attention_mask=attn, **kwargs)
         texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
         batch_rows = {key: [t.strip() for t in texts[i * params.n : (i + 1) * params.n]] for i, (key, _) in enumerate(chunk)}
         if gen_cache is not None:

@@ -33,3 +33,24 @@ def test_orthogonalized_checkpoint_matches_runtime_ablation(tiny_model_dir: Path
     acts = make_backend("hf", edited).run(ids, attn, capture=[f"blocks.{i}.hook_resid_post" for i in range(3)]).activations
     basis = torch.linalg.qr(direction.T)[0].T
     assert max(float((a @ basis.T).abs().max()) for a in acts.values()) < 1e-4
+
+
+def _neutral() -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"Tell me about the {w}."},
+             {"role": "assistant", "content": f"The {w} is quick and brown and kindly answers."}] for w in ("fox", "dog", "model", "answer")]
+
+
+def test_coherence_guard(tiny_model_dir: Path) -> None:
+    from interp.hooks import AddVector
+    from interp.steering import CoherenceProbe
+
+    lm = load_model(tiny_model_dir, device="cpu")
+    probe = CoherenceProbe(make_backend("hf", lm), _neutral(), batch_size=3)
+    none = probe.measure([])
+    assert abs(none.kl) < 1e-3 and abs(none.ppl - none.ppl_plain) / none.ppl_plain < 1e-3
+    v = torch.randn(64)
+    small = probe.measure([AddVector("blocks.1.hook_resid_post", v, alpha=0.1)])
+    big = probe.measure([AddVector("blocks.1.hook_resid_post", v, alpha=20.0)])
+    assert 0 <= small.kl < big.kl and big.kl_low <= big.kl <= big.kl_high
+    assert big.n_tokens == none.n_tokens and big.n_examples == 4
+    assert small.within(kl_budget=big.kl_low) and not big.within(kl_budget=small.kl)

@@ -17,7 +17,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from interp.activations.store import FORMAT, ActivationStore, StoreError, write_
 from interp.hooks import Backend, HookPoint, make_backend
 from interp.io import cache_dir, canonical_hash
 from interp.models.batching import right_pad
-from interp.models.chat import Encoded
+from interp.models.chat import Encoded, as_messages
 from interp.models.loading import LoadedModel, parse_dtype
 
 log = logging.getLogger(__name__)
@@ -109,11 +109,7 @@ def _as_examples(dataset: Any) -> tuple[str, str, list[Example]]:
         if isinstance(rec, Example):
             examples.append(rec)
             continue
-        messages = getattr(rec, "messages", rec)
-        msgs = tuple(
-            {"role": m["role"], "content": m["content"]} if isinstance(m, Mapping) else {"role": m.role, "content": m.content}
-            for m in messages
-        )
+        msgs = tuple(as_messages(rec))
         examples.append(
             Example(msgs, str(getattr(rec, "id", i)), getattr(rec, "label", None), getattr(rec, "group", None))
         )

@@ -1,6 +1,6 @@
 """Models and checkpoints: loading, identity (fingerprints), chat formatting, the paper's runs layout."""
 
-from interp.models.chat import ChatFormat, Encoded
+from interp.models.chat import ChatFormat, Encoded, as_messages
 from interp.models.checkpoint import (
     EMBEDDED_NAME,
     Checkpoint,
@@ -20,6 +20,7 @@ __all__ = [
     "Encoded",
     "LoadedModel",
     "RunCheckpoint",
+    "as_messages",
     "embedded_gguf_path",
     "gguf_to_safetensors",
     "list_run_checkpoints",

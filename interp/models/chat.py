@@ -17,6 +17,18 @@ Message = Mapping[str, str]
 _SENTINEL = "\x00interp-system\x00"
 
 
+def as_messages(conversation: Any, prompt_only: bool = False) -> list[dict[str, str]]:
+    """Plain ``{"role", "content"}`` dicts from a message list or a record with ``messages``.
+
+    With ``prompt_only`` a final assistant turn is dropped (what a model is asked to continue).
+    """
+    msgs = getattr(conversation, "messages", conversation)
+    out = [dict(m) if isinstance(m, Mapping) else {"role": m.role, "content": m.content} for m in msgs]
+    if prompt_only and out and out[-1]["role"] == "assistant":
+        out = out[:-1]
+    return out
+
+
 @dataclass(frozen=True)
 class Encoded:
     """One conversation as token ids, with the positions that matter.

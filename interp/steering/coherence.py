@@ -1,0 +1,106 @@
+"""The coherence guard: is a steered or ablated model still a language model?
+
+"Less misaligned" must never just mean "broken". On neutral text, a :class:`CoherenceProbe`
+measures the mean per-token KL divergence from the untouched model's next-token distribution
+(KL(plain || edited), over response tokens) and the perplexity of the text under both, with
+bootstrap intervals over examples. The untouched model's log-probs are computed once (stored in
+float16, response positions only: n_tokens x vocab x 2 bytes) and reused for every intervention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from interp.hooks.base import Backend
+from interp.hooks.interventions import Intervention
+from interp.models.batching import right_pad
+from interp.models.chat import as_messages
+
+
+@dataclass(frozen=True)
+class Coherence:
+    """KL to the untouched model and perplexities on neutral text (95% bootstrap intervals over examples)."""
+
+    kl: float
+    kl_low: float
+    kl_high: float
+    ppl_plain: float
+    ppl: float
+    ppl_low: float
+    ppl_high: float
+    n_examples: int
+    n_tokens: int
+
+    def within(self, kl_budget: float) -> bool:
+        """True if the edit stays inside the KL budget (upper interval bound)."""
+        return self.kl_high <= kl_budget
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _bootstrap_mean(values: np.ndarray, weights: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = (values[idx] * weights[idx]).sum(1) / weights[idx].sum(1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+class CoherenceProbe:
+    """Neutral conversations, encoded once, with the untouched model's log-probs cached."""
+
+    def __init__(self, backend: Backend, records: Sequence[Any], *, batch_size: int = 8, max_tokens: int = 4096) -> None:
+        self.backend = backend
+        chat = backend.loaded.chat
+        self.encoded = [chat.encode(as_messages(r)) for r in records]
+        if not all(any(e.response_mask) for e in self.encoded):
+            raise ValueError("Coherence needs conversations that end with an assistant turn (the neutral text).")
+        self.batch_size = batch_size
+        self.pad_id = int(backend.loaded.tokenizer.pad_token_id or 0)
+        n_tokens = sum(sum(e.response_mask) for e in self.encoded)
+        if n_tokens > max_tokens:
+            raise ValueError(f"{n_tokens} response tokens exceed max_tokens={max_tokens}; pass fewer or shorter texts.")
+        self.plain: list[Tensor] = []
+        self.plain_nll: list[Tensor] = []
+        for logp, nll in self._passes(()):
+            self.plain.append(logp.to(torch.float16))
+            self.plain_nll.append(nll)
+
+    def _passes(self, interventions: Sequence[Intervention]) -> Any:
+        """Yield, per example, (log-probs [n_resp, vocab], NLL of each response token [n_resp])."""
+        with self.backend.intervene(interventions):
+            for start in range(0, len(self.encoded), self.batch_size):
+                batch = right_pad(self.encoded[start : start + self.batch_size], self.pad_id).to(self.backend.device)
+                logits = self.backend.run(batch.input_ids, batch.attention_mask, response_mask=batch.response_mask).logits
+                assert logits is not None
+                logp = F.log_softmax(logits.float(), dim=-1)
+                for row in range(batch.input_ids.shape[0]):
+                    targets = batch.response_mask[row].nonzero().squeeze(1)  # token t is predicted at t-1
+                    lp = logp[row, targets - 1]
+                    yield lp.cpu(), -lp.gather(1, batch.input_ids[row, targets].unsqueeze(1)).squeeze(1).cpu()
+
+    def measure(self, interventions: Sequence[Intervention], *, n_boot: int = 1000, seed: int = 0) -> Coherence:
+        kls, nlls, counts = [], [], []
+        for (logp, nll), plain in zip(self._passes(interventions), self.plain, strict=True):
+            p = plain.float()
+            kls.append(float((p.exp() * (p - logp)).sum(-1).sum()))
+            nlls.append(float(nll.sum()))
+            counts.append(len(nll))
+        kl, nll_sum, w = np.array(kls), np.array(nlls), np.array(counts, dtype=float)
+        plain_nll = float(sum(float(n.sum()) for n in self.plain_nll) / w.sum())
+        kl_lo, kl_hi = _bootstrap_mean(kl / w, w, n_boot, seed)
+        nll_lo, nll_hi = _bootstrap_mean(nll_sum / w, w, n_boot, seed)
+        return Coherence(
+            kl=float(kl.sum() / w.sum()), kl_low=kl_lo, kl_high=kl_hi,
+            ppl_plain=float(np.exp(plain_nll)), ppl=float(np.exp(nll_sum.sum() / w.sum())),
+            ppl_low=float(np.exp(nll_lo)), ppl_high=float(np.exp(nll_hi)),
+            n_examples=len(counts), n_tokens=int(w.sum()),
+        )
