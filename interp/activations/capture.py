@@ -123,6 +123,11 @@ def _as_examples(dataset: Any) -> tuple[str, str, list[Example]]:
     return name, str(fingerprint), examples
 
 
+def _safe(name: str) -> str:
+    """A dataset or checkpoint label as one path component."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConfig) -> str:
     """The identity of a capture: checkpoint, chat formatting, compute dtype, dataset and config."""
     return canonical_hash(
@@ -218,7 +223,7 @@ def capture(
     name, fingerprint, examples = _as_examples(dataset)
     key = store_key(loaded, fingerprint, config)
     path = Path(root) if root is not None else cache_dir() / "activations"
-    path = path / f"{name}-{loaded.checkpoint.name}-{key}"
+    path = path / _safe(f"{name}-{loaded.checkpoint.name}-{key}")
     if (path / "manifest.json").is_file():
         store = ActivationStore(path)
         if store.manifest.get("key") != key:
