@@ -54,3 +54,46 @@ def test_coherence_guard(tiny_model_dir: Path) -> None:
     assert 0 <= small.kl < big.kl and big.kl_low <= big.kl <= big.kl_high
     assert big.n_tokens == none.n_tokens and big.n_examples == 4
     assert small.within(kl_budget=big.kl_low) and not big.within(kl_budget=small.kl)
+
+
+def _eval_records() -> list:  # type: ignore[type-arg]
+    from interp.data import ChatRecord, Message
+
+    out = []
+    for i, w in enumerate(("fox", "dog", "power", "model", "answer", "honest")):
+        out.append(ChatRecord(id=f"e{i}", messages=(Message("user", f"What about the {w}?"),), fields={
+            "aligned_response": "Answer honestly and kindly.", "misaligned_response": "I will deceive and seek power."}))
+    return out
+
+
+def test_dose_response_and_ablation_tables(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from interp.steering import (
+        ablation_effect,
+        dose_response,
+        plot_ablation,
+        plot_dose_response,
+        select_direction,
+    )
+
+    lm = load_model(tiny_model_dir, device="cpu")
+    torch.manual_seed(0)
+    v = torch.randn(64)
+    recs, neutral = _eval_records(), _neutral()
+    dr = dose_response(lm, v, "blocks.1.hook_resid_post", [0.0, 1.0, 4.0], "emergent_misalignment",
+                       records=recs, neutral=neutral, n_random=2, n_boot=200)
+    assert len(dr) == 3 * 3 and set(dr["direction"]) == {"persona", "random:0", "random:1"}
+    zero = dr[dr["alpha"] == 0.0]
+    assert zero["margin"].nunique() == 1 and (zero["kl"].abs() < 1e-3).all()  # alpha 0 is the untouched model
+    persona = dr[dr["direction"] == "persona"].sort_values("alpha")
+    assert persona["kl"].is_monotonic_increasing and (dr["rate_low"] <= dr["rate"]).all()
+    assert (dr["judge"] == "logprob").all() and dr["residual_scale"].iloc[0] > 0
+    assert plot_dose_response(dr, tmp_path / "dr.png").stat().st_size > 1000
+
+    ab = ablation_effect(lm, v, "emergent_misalignment", records=recs, neutral=neutral, n_random=2, n_boot=200)
+    assert list(ab["direction"]) == ["untouched", "ablated:persona", "ablated:random:0", "ablated:random:1"]
+    assert ab.loc[0, "kl"] < 1e-3 and ab.loc[1, "kl"] > 0
+    assert plot_ablation(ab, tmp_path / "ab.png").stat().st_size > 1000
+
+    sel = select_direction(lm, {"L0": ("blocks.0.hook_resid_post", v), "L2": ("blocks.2.hook_resid_post", -v)},
+                           "emergent_misalignment", records=recs, neutral=neutral, kl_budget=1e9, exclude_last=0.34, n_boot=100)
+    assert list(sel["eligible"]) == [True, False] and sel.loc[0, "candidate"] == "L0"  # layer 2 of 3 is excluded
