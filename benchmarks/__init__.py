@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory of interp against its peers, measured side by side in one run."""
