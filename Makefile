@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.interp-installed
 
-.PHONY: setup quickstart test test-real lint bench clean
+.PHONY: setup browser quickstart test test-real lint bench clean
 
 setup: $(STAMP)
 
@@ -28,7 +28,13 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+# Headless Chromium for the dashboard test: Debian's package, installed when missing and we are root.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian chromium for the dashboard browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
+
+test: lint browser
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-real: setup

@@ -3,6 +3,7 @@
     interp quickstart            capture the embedded model on a shipped contrast set, summarise per layer
     interp capture MODEL ...     capture activations of any checkpoint into the store
     interp layers STORE          per-layer probe summary of an existing (pooled, labelled) store
+    interp dashboard RUN...      build index.html for run directories (--compare OUT, --serve)
 """
 
 from __future__ import annotations
@@ -170,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("store")
     s.add_argument("--methods", default="diffmeans,logistic")
     s.set_defaults(func=cmd_layers)
+
+    from interp.dashboard import add_arguments, run_command
+
+    d = sub.add_parser("dashboard", help="static HTML dashboard of run directories (and a comparison page)")
+    add_arguments(d)
+    d.set_defaults(func=run_command)
     return p
 
 
