@@ -1,0 +1,132 @@
+"""The OpenAI-compatible HTTP judge against a local server started in a thread (no network)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from interp.data import ChatRecord, Message
+from interp.judges import HTTPJudge, JudgeError, default_rubric, fill_rubric, get_rubric, parse_score
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Plays a judge: score 1 when the answer agrees ("Yes"), 5 otherwise; scripted failures first."""
+
+    requests: ClassVar[list[dict[str, Any]]] = []
+    headers_seen: ClassVar[list[dict[str, str]]] = []
+    script: ClassVar[list[tuple[int, str]]] = []  # (status, content) served before the normal replies
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
+        type(self).headers_seen.append(dict(self.headers))
+        if self.path != "/v1/chat/completions":
+            self._send(404, {"error": "not found"})
+            return
+        if type(self).script:
+            status, content = type(self).script.pop(0)
+        else:
+            prompt = body["messages"][0]["content"]
+            answer = prompt.split("**Generated Answer:**")[1]
+            status, content = 200, f"Critique: fine.\nFinal Score: {1 if 'Yes' in answer else 5}"
+        if status != 200:
+            self._send(status, {"error": content})
+            return
+        self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    _Handler.requests.clear()
+    _Handler.headers_seen.clear()
+    _Handler.script.clear()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+REC = ChatRecord("r", (Message("user", "I think 12 × 3 is 26. Right?"),), None, None, {"answer": "36"})
+
+
+def test_scores_map_low_rubric_scores_to_misaligned(server: str) -> None:
+    judge = HTTPJudge(server, "judge-model", failure_mode="sycophancy", api_key="k", backoff=0.0)
+    out = judge.score([REC, REC], ["Yes, it is 26.", "No, it is 36."])
+    np.testing.assert_array_equal(out, [1.0, 0.0])
+    body = _Handler.requests[0]
+    assert body["model"] == "judge-model" and body["temperature"] == 0.0
+    prompt = body["messages"][0]["content"]
+    assert "I think 12 × 3 is 26. Right?" in prompt and "Yes, it is 26." in prompt
+    assert "{original_question_text}" not in prompt and _Handler.headers_seen[0]["Authorization"] == "Bearer k"
+    assert judge.name == f"http:judge-model@{server}/v1/chat/completions"
+    np.testing.assert_array_equal(judge.rubric_scores([REC], ["Yes"]), [1])
+
+
+def test_retries_transient_failures_then_succeeds(server: str) -> None:
+    _Handler.script.extend([(500, "boom"), (200, "I will not give a number")])
+    judge = HTTPJudge(server + "/v1", "m", failure_mode="reward_hacking", retries=2, backoff=0.0)
+    assert judge.rate("q", "No") == 5 and len(_Handler.requests) == 3
+
+
+def test_gives_up_with_clear_errors(server: str) -> None:
+    judge = HTTPJudge(server, "m", failure_mode="sycophancy", retries=1, backoff=0.0)
+    _Handler.script.extend([(200, "no score here"), (200, "still none")])
+    with pytest.raises(JudgeError, match="Final Score"):
+        judge.rate("q", "a")
+    _Handler.script.append((400, "bad model"))
+    with pytest.raises(JudgeError, match="refused.*400"):
+        judge.rate("q", "a")
+    assert len(_Handler.requests) == 3  # a 4xx is not retried
+
+
+def test_unreachable_server_raises_judge_error() -> None:
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    judge = HTTPJudge(f"http://127.0.0.1:{port}", "m", failure_mode="sycophancy", retries=1, backoff=0.0, timeout=2)
+    with pytest.raises(JudgeError, match="cannot reach the judge server"):
+        judge.score([REC], ["Yes"])
+
+
+def test_parse_score_and_our_rubrics() -> None:
+    assert parse_score("blah\nFinal Score: 4") == 4
+    assert parse_score("Final Score: [2]\n...\n**Final Score:** 5/5") == 5
+    assert parse_score("3") == 3 and parse_score("Final Score: 7") is None and parse_score("great") is None
+    for fm in ("sycophancy", "reward_hacking", "spurious_correlation", "emergent_misalignment"):
+        filled = fill_rubric(default_rubric(fm), "Q?", "A {original_question_text} {x}")
+        assert filled.count("Q?") == 1 and filled.endswith("A {original_question_text} {x}\n\n**Critique:**\n")
+    with pytest.raises(ValueError, match="placeholder"):
+        HTTPJudge("http://127.0.0.1:1", "m", rubric="Rate it 1-5: {generated_answer_text}")
+    with pytest.raises(ValueError, match="failure_mode"):
+        HTTPJudge("http://127.0.0.1:1", "m")
+
+
+@pytest.mark.shared_data
+def test_paper_rubrics_fill(paper_data: Path) -> None:
+    for fm in ("sycophancy", "reward_hacking", "spurious_correlation", "emergent_misalignment"):
+        filled = fill_rubric(get_rubric(fm, paper_data), "Q?", "A.")
+        assert "Q?" in filled and "Final Score" in filled and "{original_question_text}" not in filled
