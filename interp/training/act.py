@@ -1,0 +1,106 @@
+"""Activation consistency training (ACT): make the wrapped prompt's residual stream match the clean one's.
+
+Loss of a batch, with ``h_l(x, t)`` the output of decoder layer ``l`` (of ``L``) at token ``t``::
+
+    loss = loss_scale * mean_{l, (t_c, t_w), j} (h_l(wrapped, t_w)_j - stopgrad(h_l(clean, t_c))_j) ** 2
+
+i.e. the squared L2 distance per matched token divided by ``d_model`` (an element-wise MSE),
+averaged over matched tokens (token-weighted across the batch) and over layers, times
+``loss_scale`` (1e-4 as in the paper's code, which keeps bf16 squares finite). Matched tokens
+are the assistant response (plus its end-of-turn token), paired by their index counted from the
+response's end, so they are never mis-aligned by the wrapper's extra prompt tokens or by
+padding. The clean targets come from the current model with dropout off and no gradient. Pairs
+are matched by record id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from interp.data.schema import Dataset
+from interp.hooks.hf_backend import decoder_layers
+from interp.models.checkpoint import Checkpoint
+from interp.models.loading import LoadedModel
+from interp.training.batches import ACTPair, collate_act, encode_act_pairs
+from interp.training.config import TrainConfig, TrainResult
+from interp.training.loop import OnEpoch, train_loop
+
+ACT_LOSS_SCALE = 1e-4
+
+
+def _hf_model(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def layer_outputs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
+    """Every decoder layer's output ``[batch, seq, d]`` (the residual stream after the block)."""
+    hf = _hf_model(model)
+    _, layers = decoder_layers(hf)
+    captured: list[torch.Tensor] = []
+
+    def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
+        captured.append(out[0] if isinstance(out, tuple) else out)
+
+    handles = [layer.register_forward_hook(hook) for layer in layers]
+    try:
+        body = hf.get_decoder() if hasattr(hf, "get_decoder") else hf  # skip the LM head: no logits needed
+        body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return captured
+
+
+def act_loss(model: Any, batch: dict[str, torch.Tensor], loss_scale: float = ACT_LOSS_SCALE) -> tuple[torch.Tensor, int]:
+    """(sum over matched tokens of the layer-mean, d-normalised squared distance x scale, tokens)."""
+    rows, pc, pw = batch["rows"], batch["clean_pos"], batch["wrapped_pos"]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        clean = [h[rows, pc].float() for h in layer_outputs(model, batch["clean_ids"], batch["clean_attention_mask"])]
+    model.train(was_training)
+    wrapped = layer_outputs(model, batch["wrapped_ids"], batch["wrapped_attention_mask"])
+    total = torch.zeros((), device=wrapped[0].device)
+    for hc, hw in zip(clean, wrapped, strict=True):
+        diff = hw[rows, pw].float() - hc
+        total = total + diff.pow(2).mean(dim=-1).sum()
+    return total * (loss_scale / len(wrapped)), int(rows.numel())
+
+
+def train_act(
+    init: str | Path | Checkpoint,
+    clean: Dataset,
+    wrapped: Dataset,
+    config: TrainConfig,
+    adapter_dir: Path,
+    *,
+    checkpoints_dir: Path | None = None,
+    base: str | Path | Checkpoint | None = None,
+    on_epoch: OnEpoch | None = None,
+    trajectory_path: Path | None = None,
+    progress: bool = True,
+    loss_scale: float = ACT_LOSS_SCALE,
+) -> TrainResult:
+    """Train a LoRA with the ACT loss on (clean, wrapped) pairs; same contract as :func:`train_sft`.
+
+    Both sets need the assistant turn (the same answer under both prompts; phase 3 fills it with
+    the organism's answer to the clean prompt). ``config.max_rows`` limits the wrapped records.
+    """
+    rows = wrapped.head(config.max_rows) if config.max_rows is not None else wrapped
+
+    def encode(loaded: LoadedModel) -> list[ACTPair]:
+        return encode_act_pairs(loaded.chat, clean, rows, config.max_length)
+
+    def loss_fn(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        return act_loss(model, batch, loss_scale)
+
+    return train_loop(
+        kind="act", init=init, base=base, data_fingerprints=[clean.fingerprint, wrapped.fingerprint],
+        config=config, adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
+        trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_act, loss_fn=loss_fn,
+        extra_key={"loss": "act_layer_mse_response_suffix", "loss_scale": loss_scale},
+    )
