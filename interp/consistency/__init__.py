@@ -1,0 +1,95 @@
+"""Consistency training (phases 2-3 of the paper): seven self-labelling methods, two controls, the run.
+
+Each method is one module with one class behind :class:`LabelMethod` (``label(model, prompts,
+params) -> Dataset`` of prompt + chosen answer, provenance in ``fields["consistency"]``), found by
+name in :data:`REGISTRY` (keys spelled as in the paper's code; ``greedy`` and ``multi_view`` are
+aliases). :func:`run_consistency` runs one organism x method: label (``labelled.jsonl``), then
+continue the organism's LoRA on the labels (``interp.training``), with per-epoch checkpoints.
+The external models of the paper (reward model, judge) are pluggable; the offline defaults are
+documented in :mod:`interp.consistency.scoring`.
+"""
+
+from interp.consistency import (  # noqa: F401  (each import registers its method)
+    act,
+    bct,
+    dual_decoding,
+    greedy_self_training,
+    multi_view_consistency,
+    rejection_sampling,
+    self_certainty,
+    self_refinement,
+    self_rewarding,
+)
+from interp.consistency.base import (
+    ALIASES,
+    PROVENANCE,
+    REGISTRY,
+    LabelMethod,
+    MethodParams,
+    canonical_name,
+    get_method,
+    sft_records,
+)
+from interp.consistency.pairs import pair_records, unpair
+from interp.consistency.presets import params_for, train_epochs
+from interp.consistency.run import (
+    ConsistencyError,
+    RunSpec,
+    act_bct_pairs,
+    consistency_prompts,
+    default_components,
+    run_consistency,
+)
+from interp.consistency.scoring import (
+    QUALITY_RUBRIC,
+    AgreementJudge,
+    LogProbReranker,
+    Reranker,
+    RubricScorer,
+    YesNoJudge,
+    choice_probs,
+    mean_logprobs,
+)
+
+METHODS: tuple[str, ...] = (
+    "self_certainty",
+    "dual_decoding",
+    "multi_view_consistency",
+    "self_refinement",
+    "self_rewarding",
+    "bct",
+    "act",
+    "greedy_self_training",
+    "rejection_sampling",
+)
+"""All nine: the seven consistency methods, then the two controls."""
+
+__all__ = [
+    "ALIASES",
+    "METHODS",
+    "PROVENANCE",
+    "QUALITY_RUBRIC",
+    "REGISTRY",
+    "AgreementJudge",
+    "ConsistencyError",
+    "LabelMethod",
+    "LogProbReranker",
+    "MethodParams",
+    "Reranker",
+    "RubricScorer",
+    "RunSpec",
+    "YesNoJudge",
+    "act_bct_pairs",
+    "canonical_name",
+    "choice_probs",
+    "consistency_prompts",
+    "default_components",
+    "get_method",
+    "mean_logprobs",
+    "pair_records",
+    "params_for",
+    "run_consistency",
+    "sft_records",
+    "train_epochs",
+    "unpair",
+]

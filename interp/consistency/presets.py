@@ -1,0 +1,41 @@
+"""Per-method generation parameters at each scale: the paper's values, and a small CPU scale.
+
+``paper`` is the paper's code (N = 4 samples at temperature 0.7 for self-certainty, self-rewarding
+and rejection sampling; 1 nucleus sample at 0.8 / top-p 0.9 plus a width-4 beam for dual
+decoding; refinement at 0.6 / top-p 0.9; 256 new tokens; every prompt). ``cpu`` keeps the same
+selection rules and sample counts with short answers (48 new tokens) and at most 24 prompts, so
+each method labels in minutes on the embedded model.
+"""
+
+from __future__ import annotations
+
+from interp.consistency.base import MethodParams, canonical_name
+
+PAPER: dict[str, MethodParams] = {
+    "greedy_self_training": MethodParams(),
+    "self_certainty": MethodParams(n_samples=4, temperature=0.7, top_p=0.9),
+    "dual_decoding": MethodParams(n_samples=1, temperature=0.8, top_p=0.9, beam_width=4),
+    "multi_view_consistency": MethodParams(),
+    "self_refinement": MethodParams(refine_temperature=0.6, refine_top_p=0.9),
+    "self_rewarding": MethodParams(n_samples=4, temperature=0.7, top_p=1.0),
+    "rejection_sampling": MethodParams(n_samples=4, temperature=0.7, top_p=1.0),
+    "bct": MethodParams(),
+    "act": MethodParams(),
+}
+
+CPU_CHANGES: dict[str, object] = {"max_new_tokens": 48, "max_rows": 24}
+
+SCALES = ("cpu", "paper")
+
+
+def params_for(method: str, scale: str, *, seed: int = 0) -> MethodParams:
+    """The generation parameters of ``method`` at ``scale`` (``"cpu"`` or ``"paper"``)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    params = PAPER[canonical_name(method)].with_(seed=seed)
+    return params.with_(**CPU_CHANGES) if scale == "cpu" else params
+
+
+def train_epochs(method: str) -> int:
+    """Phase-3 epochs in the paper: 3 for the consistency losses (BCT, ACT), 2 for label methods."""
+    return 3 if canonical_name(method) in ("bct", "act") else 2

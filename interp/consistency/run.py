@@ -1,0 +1,345 @@
+"""One consistency-training run: phase 2 (self-labelling) and phase 3 (training) of one organism x method.
+
+Layout, as in the paper's code (``runs_root/runs/<run_id>/``)::
+
+    labelled.jsonl          phase 2: the method's labelled records (skip-if-exists)
+    adapter/                phase 3: the organism's LoRA continued on the labels ("after")
+    checkpoints/epoch<N>/   phase 3: per-epoch adapters (the trajectory)
+    trajectory.jsonl        phase 3: per-epoch training record (written by interp.training)
+    results.json            what ran, with which parameters, and how long each phase took
+
+``run_id`` is ``<model_slug>__<failure>__<method>__seed<S>__<scale>``: the organism's id with the
+method inserted. Label methods SFT on ``sft_records(labelled)``; BCT labels the clean prompts
+and SFTs on the wrapped ones; ACT trains ``train_act`` on the clean/wrapped pairs. Both phases
+resume: an existing ``labelled.jsonl`` is reused and an existing ``adapter/`` skips training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from interp.consistency.base import MethodParams, canonical_name, get_method, is_kept, sft_records
+from interp.consistency.pairs import pair_records, unpair
+from interp.consistency.presets import params_for, train_epochs
+from interp.consistency.scoring import RubricScorer, YesNoJudge
+from interp.data import Dataset, load_jsonl, load_paper_split, load_rubric, load_shipped, write_jsonl
+from interp.io import atomic_write_json, canonical_hash, read_json
+from interp.models.checkpoint import resolve_checkpoint
+from interp.models.loading import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+REFERENCE_JUDGED = frozenset({"dual_decoding", "rejection_sampling", "multi_view_consistency"})
+"""Methods whose external component (reranker, reward model, judge) defaults to the organism's base model."""
+
+
+class ConsistencyError(RuntimeError):
+    """A consistency run cannot go on; the message says why and what to do."""
+
+
+class OrganismLike(Protocol):
+    """What a run needs of ``interp.organisms.OrganismSpec``."""
+
+    @property
+    def base(self) -> str: ...
+    @property
+    def failure_mode(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def scale(self) -> str: ...
+    @property
+    def organism_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of the sweep: an organism and a consistency method (aliases are canonicalised)."""
+
+    organism: OrganismLike
+    method: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", canonical_name(self.method))
+
+    @property
+    def run_id(self) -> str:
+        """``<model_slug>__<failure>__<method>__seed<S>__<scale>`` (the paper's format)."""
+        parts = self.organism.organism_id.split("__")
+        if len(parts) < 4 or not parts[-2].startswith("seed"):
+            raise ValueError(f"organism id {self.organism.organism_id!r} is not <model>__<failure>__seed<S>__<scale>")
+        return "__".join([*parts[:-2], self.method, *parts[-2:]])
+
+    def run_dir(self, runs_root: Path) -> Path:
+        return Path(runs_root) / "runs" / self.run_id
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+
+
+def consistency_prompts(failure_mode: str, data_root: Path | None = None) -> Dataset:
+    """Phase-2 prompts: the paper's ``consistency.jsonl`` under ``data_root``, else our shipped file."""
+    if data_root is not None:
+        return load_paper_split(data_root, failure_mode, "consistency")
+    return load_shipped(failure_mode, "consistency")
+
+
+def act_bct_pairs(failure_mode: str, data_root: Path | None = None) -> Dataset:
+    """BCT/ACT clean/wrapped pairs joined by id (see :func:`interp.consistency.pairs.pair_records`)."""
+    if data_root is not None:
+        clean = load_paper_split(data_root, failure_mode, "act_bct_clean")
+        wrapped = load_paper_split(data_root, failure_mode, "act_bct_wrapped")
+    else:
+        clean, wrapped = load_shipped(failure_mode, "act_bct_clean"), load_shipped(failure_mode, "act_bct_wrapped")
+    return pair_records(clean, wrapped)
+
+
+def rubric_for(failure_mode: str, data_root: Path | None = None) -> str | None:
+    """The paper's rubric for the failure mode when its data directory is given, else None."""
+    if data_root is None:
+        return None
+    try:
+        return load_rubric(data_root, failure_mode)
+    except FileNotFoundError:
+        return None
+
+
+# ---- collaborators ----------------------------------------------------------------------------
+
+
+def _training() -> Any:
+    return importlib.import_module("interp.training")
+
+
+def organism_adapter(spec: RunSpec, runs_root: Path, data_root: Path | None = None) -> Path:
+    """The organism's adapter: ``runs_root/organisms/<organism_id>`` if built, else ``interp.organisms.build_organism``."""
+    path = Path(runs_root) / "organisms" / spec.organism.organism_id
+    if (path / "adapter_config.json").is_file():
+        return path
+    organisms: Any = importlib.import_module("interp.organisms")
+    return Path(organisms.build_organism(spec.organism, runs_root, data_root=data_root))
+
+
+def train_config(trainer: Any, spec: RunSpec) -> Any:
+    """Phase-3 settings of the organism's scale (``ScaleConfig.phase3``, BCT/ACT ``phase3_consistency``), its seed.
+
+    An organism spec without a scale config gets the paper's values: LoRA 32/64/0.05, lr 1e-5,
+    2 epochs (BCT/ACT 3), max_length 1024 (256 off the paper scale).
+    """
+    scale = getattr(spec.organism, "scale_config", None)
+    if scale is not None:
+        config = scale.phase3_consistency if spec.method in ("bct", "act") else scale.phase3
+        return dataclasses.replace(config, seed=spec.organism.seed)
+    return trainer.TrainConfig(
+        epochs=train_epochs(spec.method), lr=1e-5, max_length=1024 if spec.organism.scale == "paper" else 256,
+        seed=spec.organism.seed, lora=trainer.LoraSpec(rank=32, alpha=64, dropout=0.05),
+    )
+
+
+def default_components(method: str, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
+    """The offline defaults of a method's pluggable parts (see :mod:`interp.consistency.scoring`)."""
+    if method == "dual_decoding":
+        return {"reranker": RubricScorer(model=reference)}
+    if method == "rejection_sampling":
+        return {"reward_model": RubricScorer(model=reference)}
+    if method == "multi_view_consistency":
+        return {"judge": YesNoJudge(model=reference)}
+    if method == "self_rewarding" and rubric is not None:
+        return {"rubric": rubric}
+    return {}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch threads (unchanged when None), restoring the previous count."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+
+def label_key(
+    spec: RunSpec, adapter: Path, prompts: Dataset, params: MethodParams, components: Mapping[str, Any] | None
+) -> str:
+    """What phase 2's output depends on: method, organism weights, prompts, parameters, components."""
+    organism = resolve_checkpoint(adapter, spec.organism.base).fingerprint
+    settings = {k: v for k, v in _plain(params).items() if k != "progress"}
+    parts = sorted((k, getattr(v, "name", type(v).__name__) if not isinstance(v, str) else v)
+                   for k, v in (components or {}).items())
+    return canonical_hash([spec.method, organism, prompts.fingerprint, settings, parts])
+
+
+def _check_resume(labelled_path: Path, meta_path: Path, key: str) -> None:
+    """Refuse to reuse labels made from other inputs (a stale ``labelled.jsonl`` is never trained on silently)."""
+    if not meta_path.is_file():
+        log.warning("%s has no %s: reusing it without checking what it was labelled from", labelled_path,
+                    meta_path.name)
+        return
+    recorded = read_json(meta_path).get("key")
+    if recorded != key:
+        raise ConsistencyError(
+            f"{labelled_path} was labelled from other inputs (key {recorded}, now {key}: the organism, prompts, "
+            "parameters or components changed). Delete it (and adapter/, checkpoints/) to relabel, or use a new runs root.")
+
+
+
+def label_phase(
+    spec: RunSpec,
+    prompts: Dataset,
+    adapter: Path,
+    params: MethodParams,
+    *,
+    data_root: Path | None = None,
+    components: Mapping[str, Any] | None = None,
+) -> tuple[Dataset, dict[str, Any]]:
+    """Phase 2: load the organism (LoRA merged), label ``prompts`` with the method; returns (labelled, info)."""
+    method = spec.method
+    info: dict[str, Any] = {}
+    labeller = get_method(method, **(components or {})) if method == "act" else None
+    if labeller is not None and not getattr(labeller, "needs_model", True):  # ACT on the shipped pairs
+        return labeller.label(None, prompts, params), info  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    model = load_model(adapter, base=spec.organism.base, merge_lora=True)
+    reference = None
+    if components is None and method in REFERENCE_JUDGED:
+        reference = load_model(spec.organism.base)
+        info["reference"] = reference.checkpoint.describe()
+    parts = dict(components) if components is not None else default_components(
+        method, reference, rubric_for(spec.organism.failure_mode, data_root))
+    info["load_seconds"] = time.perf_counter() - t0
+    info["checkpoint"] = model.checkpoint.describe()
+    labelled = get_method(method, **parts).label(model, prompts, params)
+    return labelled, info
+
+
+def run_consistency(
+    spec: RunSpec,
+    runs_root: Path,
+    *,
+    data_root: Path | None = None,
+    progress: bool = True,
+    params: MethodParams | None = None,
+    components: Mapping[str, Any] | None = None,
+    trainer: Any = None,
+    num_threads: int | None = None,
+) -> Path:
+    """Run phases 2 and 3 of one cell and return its run directory (resumable; see the module doc).
+
+    Args:
+        params: generation parameters (default: :func:`params_for` the organism's scale).
+        components: the method's pluggable parts (``reranker``, ``reward_model``, ``judge``,
+            ``rubric``); default: the offline ones of :func:`default_components`.
+        trainer: an object with ``TrainConfig``, ``LoraSpec``, ``train_sft`` and ``train_act``
+            (default: the module ``interp.training``).
+        num_threads: torch threads for this run (None leaves the setting alone).
+    """
+    runs_root = Path(runs_root)
+    run_dir = spec.run_dir(runs_root)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fm = spec.organism.failure_mode
+    params = (params or params_for(spec.method, spec.organism.scale, seed=spec.organism.seed)).with_(progress=progress)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    with torch_threads(num_threads):
+        adapter = organism_adapter(spec, runs_root, data_root)
+        seconds["organism"] = time.perf_counter() - start
+
+        labelled_path, meta_path = run_dir / "labelled.jsonl", run_dir / "labelled.meta.json"
+        pairs = spec.method in ("bct", "act")
+        prompts = act_bct_pairs(fm, data_root) if pairs else consistency_prompts(fm, data_root)
+        if params.max_rows is not None:
+            prompts = prompts.head(params.max_rows)
+        key = label_key(spec, adapter, prompts, params, components)
+        info: dict[str, Any] = {"key": key}
+        if labelled_path.is_file():
+            _check_resume(labelled_path, meta_path, key)
+            labelled = load_jsonl(labelled_path, name=f"{spec.run_id}/labelled")
+            seconds["label"] = 0.0
+            if meta_path.is_file():
+                info.update({k: v for k, v in read_json(meta_path).items() if k != "seconds"})
+            info["resumed"] = True
+        else:
+            t0 = time.perf_counter()
+            labelled, more = label_phase(spec, prompts, adapter, params, data_root=data_root, components=components)
+            seconds["label"] = time.perf_counter() - t0
+            info.update(more)
+            write_jsonl(labelled, labelled_path)
+            atomic_write_json(meta_path, {"key": key, "seconds": seconds["label"], **_plain(more)})
+        seconds["label_per_prompt"] = seconds["label"] / max(1, len(labelled))
+
+        kept = labelled.filter(is_kept)
+        if len(kept) == 0:
+            raise ConsistencyError(
+                f"{spec.run_id}: none of the {len(labelled)} labelled rows is kept (blank answers or no agreement); "
+                f"nothing to train on. Inspect {labelled_path}, then delete it to relabel.")
+        trainer = trainer if trainer is not None else _training()
+        config = train_config(trainer, spec)
+        adapter_dir = run_dir / "adapter"
+        train_info: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        if (adapter_dir / "adapter_config.json").is_file():
+            train_info["resumed"] = True
+        else:
+            common = {"checkpoints_dir": run_dir / "checkpoints", "trajectory_path": run_dir / "trajectory.jsonl",
+                      "progress": progress}
+            if spec.method == "act":
+                clean, wrapped = unpair(kept)
+                result = trainer.train_act(adapter, clean, wrapped, config, adapter_dir, **common)
+            else:
+                result = trainer.train_sft(adapter, sft_records(labelled), config, adapter_dir,
+                                           base=spec.organism.base, **common)
+            train_info = {k: _plain(getattr(result, k, None))
+                          for k in ("epoch_dirs", "losses", "epoch_losses", "seconds", "skipped")}
+        seconds["train"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - start
+    train_rows = len(kept)
+    atomic_write_json(run_dir / "results.json", {
+        "run_id": spec.run_id,
+        "method": spec.method,
+        "organism": {"id": spec.organism.organism_id, "adapter": str(adapter), "base": spec.organism.base},
+        "failure_mode": fm,
+        "seed": spec.organism.seed,
+        "scale": spec.organism.scale,
+        "data": str(data_root) if data_root is not None else "shipped",
+        "params": _plain(params),
+        "train_config": _plain(config),
+        "n_prompts": len(labelled),
+        "n_train_rows": train_rows,
+        "labelling": _plain(info),
+        "training": train_info,
+        "seconds": seconds,
+        "torch_threads": torch.get_num_threads() if num_threads is None else num_threads,
+    })
+    log.info("consistency run %s: %d rows labelled, %d trained, %.1f s", spec.run_id, len(labelled), train_rows,
+             seconds["total"])
+    return run_dir
