@@ -1,0 +1,52 @@
+"""Does training sharpen the direction? Separability, stability, concentration and expression metrics.
+
+- :mod:`interp.sharpening.metrics` — pure metric functions on arrays (AUROC, Cohen's d, Fisher,
+  concentration, cosine).
+- :mod:`interp.sharpening.compare` — paired bootstrap, permutation tests, BH/Holm, controls.
+- :mod:`interp.sharpening.transfer` — directions per hook, cross-fitted and transferred scores.
+- :mod:`interp.sharpening.report` — the tidy tables (sharpening, trajectory, expression shift).
+- :mod:`interp.sharpening.plots` — metric-vs-layer, cosine heatmap, trajectory plots.
+"""
+
+from interp.sharpening.compare import (
+    Estimate,
+    benjamini_hochberg,
+    bootstrap_scores,
+    holm,
+    paired_bootstrap_scores,
+    permutation_test_scores,
+)
+from interp.sharpening.metrics import auroc, cohens_d, concentration, cosine, difference_vectors, fisher
+from interp.sharpening.report import (
+    COLUMNS,
+    CheckpointActs,
+    expression_shift,
+    layer_cosines,
+    sharpening_table,
+    trajectory_table,
+)
+from interp.sharpening.transfer import cross_fitted_scores, fit_directions, transfer_auroc
+
+__all__ = [
+    "COLUMNS",
+    "CheckpointActs",
+    "Estimate",
+    "auroc",
+    "benjamini_hochberg",
+    "bootstrap_scores",
+    "cohens_d",
+    "concentration",
+    "cosine",
+    "cross_fitted_scores",
+    "difference_vectors",
+    "expression_shift",
+    "fisher",
+    "fit_directions",
+    "holm",
+    "layer_cosines",
+    "paired_bootstrap_scores",
+    "permutation_test_scores",
+    "sharpening_table",
+    "trajectory_table",
+    "transfer_auroc",
+]

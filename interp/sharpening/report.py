@@ -1,0 +1,471 @@
+"""The sharpening tables: every metric, per hook point, per checkpoint, with intervals and p-values.
+
+This module owns the tidy output (one row per checkpoint x probe x hook x metric, columns
+:data:`COLUMNS`) and how checkpoints are paired. It reads pooled activation stores (one row per
+example) of a labelled contrast set captured on several checkpoints, or :class:`CheckpointActs`
+built from arrays, and computes:
+
+- per checkpoint: cross-fitted ``auroc``, ``cohens_d``, ``fisher`` along each probe's direction
+  (bootstrap intervals; AUROC p-value by label permutation within folds/groups), the
+  concentration metrics (on the data, not a probe: ``probe="data"``), and the controls
+  (``control:shuffled`` labels, ``control:random_direction`` of unit norm); concentration
+  intervals are bias-shifted percentile intervals (see ``_bootstrap_concentration``);
+- per pair ``(a, b)`` (row ``checkpoint="b-a"``): ``delta_<metric>`` with a paired bootstrap
+  interval and a permutation p-value (diffmeans: directions refitted in every resample and
+  permutation, which the planted-truth tests show is needed for nominal coverage; logistic:
+  conditional on the fitted directions, so its intervals are somewhat too narrow), ``cosine`` between the two checkpoints' directions,
+  ``transfer_auroc`` of a's direction evaluated on b (cross-fitted);
+- ``p_adj``: Benjamini-Hochberg across hooks within each (checkpoint, probe, metric) family,
+  and ``p_holm`` (Holm) for family-wise control.
+
+``trajectory_table`` repeats the per-checkpoint metrics along the epochs of a run (plus cosine
+and transfer to the first epoch); ``expression_shift`` projects each checkpoint's own generated
+responses onto a fixed reference direction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+from scipy.stats import beta as beta_dist
+from tqdm.auto import tqdm
+
+from interp.activations import ActivationStore, StoreError
+from interp.sharpening import compare
+from interp.sharpening.metrics import (
+    CONCENTRATION,
+    SEPARABILITY_FNS,
+    concentration,
+    cosine,
+    cosine_matrix,
+    difference_vectors,
+    mean_difference,
+    unit,
+)
+from interp.sharpening.transfer import (
+    PROBE_METHODS,
+    apply_fold_directions,
+    default_splits,
+    fit_directions,
+    fold_directions,
+)
+from probes import parse_layer, permutation_pvalue
+
+log = logging.getLogger(__name__)
+
+FloatArray = NDArray[np.float64]
+COLUMNS = ["checkpoint", "method", "failure_mode", "layer", "hook", "probe", "metric", "value",
+           "ci_low", "ci_high", "p", "p_adj", "p_holm", "n"]
+DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("before", "after"), ("base", "before"))
+
+
+@dataclass(frozen=True)
+class CheckpointActs:
+    """Pooled activations of one checkpoint on a labelled contrast set (rows = examples, in order)."""
+
+    acts: dict[str, FloatArray]
+    y: NDArray[np.int64]
+    groups: NDArray[Any] | None = None
+    ids: tuple[str, ...] = ()
+
+    @classmethod
+    def from_arrays(cls, acts: Mapping[str, Any], y: Any, groups: Any = None, ids: Sequence[str] = ()) -> CheckpointActs:
+        arr = {h: _np(X) for h, X in acts.items()}
+        y1 = np.asarray(y).astype(np.int64)
+        for h, X in arr.items():
+            if X.ndim != 2 or X.shape[0] != y1.shape[0]:
+                raise ValueError(f"{h}: activations must be [n={y1.shape[0]}, d]; got {X.shape}")
+        g = None if groups is None else np.asarray(groups)
+        return cls(arr, y1, g, tuple(str(i) for i in ids) or tuple(str(i) for i in range(y1.shape[0])))
+
+    @classmethod
+    def from_store(cls, store: ActivationStore, hooks: Sequence[str] | None = None) -> CheckpointActs:
+        """Load a pooled, labelled store (every hook unless ``hooks``)."""
+        if not store.pooled:
+            raise StoreError(f"{store.path} holds positions={store.positions!r}; sharpening needs one row per "
+                             "example (last_prompt, prompt_mean or response_mean).")
+        hooks = list(hooks) if hooks is not None else store.hooks
+        rows = store.rows()
+        groups = rows["group"].to_numpy() if rows["group"].notna().all() else None
+        return cls.from_arrays(store.load_many(hooks), store.labels(), groups, rows["id"].astype(str).tolist())
+
+    @property
+    def hooks(self) -> list[str]:
+        return list(self.acts)
+
+
+def _np(x: Any) -> FloatArray:
+    if isinstance(x, torch.Tensor):
+        return np.asarray(x.detach().to(torch.float64).cpu().numpy())
+    return np.asarray(x, dtype=np.float64)
+
+
+def _as_acts(x: ActivationStore | CheckpointActs, hooks: Sequence[str] | None) -> CheckpointActs:
+    if isinstance(x, CheckpointActs):
+        return x if hooks is None else CheckpointActs({h: x.acts[h] for h in hooks}, x.y, x.groups, x.ids)
+    return CheckpointActs.from_store(x, hooks)
+
+
+def _row(checkpoint: str, meta: Mapping[str, tuple[str, str]], hook: str, probe: str, metric: str,
+         est: compare.Estimate, n: int) -> dict[str, Any]:
+    method, failure_mode = meta.get(checkpoint, ("", ""))
+    return {"checkpoint": checkpoint, "method": method, "failure_mode": failure_mode, "layer": parse_layer(hook),
+            "hook": hook, "probe": probe, "metric": metric, "value": est.value, "ci_low": est.ci_low,
+            "ci_high": est.ci_high, "p": est.p, "n": n}
+
+
+def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    frame["p_adj"] = np.nan
+    frame["p_holm"] = np.nan
+    for _, idx in frame.groupby(["checkpoint", "probe", "metric"], sort=False).groups.items():
+        p = frame.loc[idx, "p"].to_numpy(dtype=np.float64)
+        frame.loc[idx, "p_adj"] = compare.benjamini_hochberg(p)
+        frame.loc[idx, "p_holm"] = compare.holm(p)
+    return frame[COLUMNS]
+
+
+def _check_aligned(a: CheckpointActs, b: CheckpointActs, na: str, nb: str) -> None:
+    if a.ids != b.ids or not np.array_equal(a.y, b.y):
+        raise ValueError(f"checkpoints {na!r} and {nb!r} were not captured on the same examples in the same order; "
+                         "paired comparisons need aligned rows (capture both on one dataset)")
+
+
+def _cosine_p(c: float, d: int) -> float:
+    """P(|cos| >= |c|) for a uniformly random direction in R^d (cos² ~ Beta(1/2, (d-1)/2))."""
+    return float(beta_dist.sf(c * c, 0.5, (d - 1) / 2))
+
+
+def _bootstrap_concentration(
+    Xa: FloatArray, Xb: FloatArray | None, y: NDArray[np.int64], groups: Any, n_boot: int, seed: int,
+    alpha: float = 0.05,
+) -> dict[str, compare.Estimate]:
+    """Concentration metrics of ``Xa`` (or of ``Xb`` minus ``Xa``) with percentile intervals, all keys at once."""
+
+    def values(r: NDArray[np.intp], ids: Any) -> NDArray[np.float64]:
+        ca = concentration(difference_vectors(Xa[r], y[r], ids))
+        va = np.array([ca[k] for k in CONCENTRATION])
+        if Xb is None:
+            return va
+        cb = concentration(difference_vectors(Xb[r], y[r], ids))
+        return np.array([cb[k] for k in CONCENTRATION]) - va
+
+    idx = compare.resample_units(y, groups, n_boot, np.random.default_rng(seed))
+    point = values(np.arange(y.shape[0]), groups)
+    boot = np.stack([values(r, _pair_ids(r, y, groups)) for r in idx])
+    # Resampling with replacement duplicates units, which biases spectrum statistics (a duplicated
+    # difference vector lowers the participation ratio); shift the percentile interval by the
+    # bootstrap estimate of that bias so it is centred like the point estimate.
+    bias = np.nanmean(boot, axis=0) - point
+    lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0) - bias
+    return {k: compare.Estimate(float(point[i]), float(lo[i]), float(hi[i])) for i, k in enumerate(CONCENTRATION)}
+
+
+def _cosine_stat(Xa: FloatArray, Xb: FloatArray, y: NDArray[np.int64]) -> Callable[[NDArray[np.intp]], float]:
+    def stat(r: NDArray[np.intp]) -> float:
+        return cosine(mean_difference(Xa[r], y[r]), mean_difference(Xb[r], y[r]))
+
+    return stat
+
+
+def _pair_ids(rows: NDArray[np.intp], y: NDArray[np.int64], groups: Any) -> NDArray[np.intp] | None:
+    """Group ids for resampled rows: ``resample_units`` lays pairs out as [pos..., neg...] in order."""
+    if groups is None:
+        return None
+    m = rows.shape[0] // 2
+    if rows.shape[0] % 2 or not (y[rows[:m]] == 1).all() or not (y[rows[m:]] == 0).all():
+        return None
+    ids = np.arange(m)
+    return np.concatenate([ids, ids]) if np.array_equal(np.asarray(groups)[rows[:m]], np.asarray(groups)[rows[m:]]) else None
+
+
+def checkpoint_rows(
+    name: str, ck: CheckpointActs, *, methods: Sequence[str], splits: Sequence[Any], meta: Mapping[str, tuple[str, str]],
+    fold_dirs: Mapping[str, list[dict[str, FloatArray]]], n_boot: int, n_permutations: int, controls: bool,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Per-checkpoint rows: separability per probe, concentration, controls."""
+    rows: list[dict[str, Any]] = []
+    n = int(ck.y.shape[0])
+    fold_ids = np.empty(n, dtype=np.intp)
+    for k, (_, te) in enumerate(splits):
+        fold_ids[te] = k
+    for method in methods:
+        scores = apply_fold_directions(fold_dirs[method], ck.acts, ck.y, splits)
+        for h, s in scores.items():
+            for metric, fn in SEPARABILITY_FNS.items():
+                est = compare.bootstrap_scores(fn, s, ck.y, ck.groups, n_boot=n_boot, seed=seed)
+                if metric == "auroc":
+                    p = permutation_pvalue(ck.y, s, folds=fold_ids, groups=ck.groups, n_permutations=n_permutations,
+                                           random_state=seed)
+                    est = compare.Estimate(est.value, est.ci_low, est.ci_high, float(p))
+                rows.append(_row(name, meta, h, method, metric, est, n))
+    for h, X in ck.acts.items():
+        for key, est in _bootstrap_concentration(X, None, ck.y, ck.groups, max(50, n_boot // 5), seed).items():
+            rows.append(_row(name, meta, h, "data", key, est, n))
+    if controls:
+        y_shuf = compare.shuffle_within_groups(ck.y, ck.groups, seed=seed)
+        shuf_dirs = fold_directions(ck.acts, y_shuf, ck.groups, splits, method="diffmeans", random_state=seed)
+        shuf = apply_fold_directions(shuf_dirs, ck.acts, y_shuf, splits)
+        for i, (h, X) in enumerate(ck.acts.items()):
+            est = compare.bootstrap_scores(SEPARABILITY_FNS["auroc"], shuf[h], y_shuf, ck.groups, n_boot=n_boot, seed=seed)
+            rows.append(_row(name, meta, h, "control:shuffled", "auroc", est, n))
+            r = compare.random_unit_vectors(X.shape[1], 1, seed=seed + 7919 * (i + 1))[0]
+            proj = X @ r
+            for metric in ("auroc", "cohens_d"):
+                est = compare.bootstrap_scores(SEPARABILITY_FNS[metric], proj, ck.y, ck.groups, n_boot=n_boot, seed=seed)
+                rows.append(_row(name, meta, h, "control:random_direction", metric, est, n))
+    return rows
+
+
+def pair_rows(
+    a_name: str, b_name: str, a: CheckpointActs, b: CheckpointActs, *, methods: Sequence[str], splits: Sequence[Any],
+    meta: Mapping[str, tuple[str, str]], fold_dirs_a: Mapping[str, list[dict[str, FloatArray]]],
+    fold_dirs_b: Mapping[str, list[dict[str, FloatArray]]], full_a: Mapping[str, dict[str, FloatArray]],
+    full_b: Mapping[str, dict[str, FloatArray]], n_boot: int, n_permutations: int, seed: int,
+    label: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows comparing checkpoint b with a (same examples): deltas, cosine, transfer AUROC."""
+    _check_aligned(a, b, a_name, b_name)
+    name = label or f"{b_name}-{a_name}"
+    meta2 = {name: meta.get(b_name, ("", "")), **meta}
+    rows: list[dict[str, Any]] = []
+    n = int(a.y.shape[0])
+    y, g = a.y, a.groups
+    for method in methods:
+        sa = apply_fold_directions(fold_dirs_a[method], a.acts, y, splits)
+        sb = apply_fold_directions(fold_dirs_b[method], b.acts, y, splits)
+        st = apply_fold_directions(fold_dirs_a[method], a.acts, y, splits, eval_acts=b.acts)
+        for h in a.acts:
+            if method == "diffmeans":
+                p_refit = compare.permutation_test_refit_many(dict(SEPARABILITY_FNS), a.acts[h], b.acts[h], y, g,
+                                                              splits, n_permutations=n_permutations, seed=seed)
+            for metric, fn in SEPARABILITY_FNS.items():
+                if method == "diffmeans":  # directions refitted per resample / permutation (valid coverage)
+                    est = compare.paired_bootstrap_refit(fn, a.acts[h], b.acts[h], y, g, splits, n_boot=n_boot,
+                                                         seed=seed)
+                    p = p_refit[metric]
+                else:  # conditional on the fitted logistic directions (refitting them is too costly)
+                    est = compare.paired_bootstrap_scores(fn, sa[h], sb[h], y, g, n_boot=n_boot, seed=seed)
+                    p = compare.permutation_test_scores(fn, sa[h], sb[h], y, g, n_permutations=n_permutations,
+                                                        seed=seed)
+                rows.append(_row(name, meta2, h, method, f"delta_{metric}",
+                                 compare.Estimate(est.value, est.ci_low, est.ci_high, p), n))
+            est = compare.bootstrap_scores(SEPARABILITY_FNS["auroc"], st[h], y, g, n_boot=n_boot, seed=seed)
+            rows.append(_row(name, meta2, h, method, "transfer_auroc", est, n))
+            c = cosine(full_a[method][h], full_b[method][h])
+            if method == "diffmeans":
+                Xa, Xb = a.acts[h], b.acts[h]
+                est = compare.bootstrap_stat(_cosine_stat(Xa, Xb, y), y, g, n_boot=max(50, n_boot // 5), seed=seed)
+                est = compare.Estimate(c, est.ci_low, est.ci_high, _cosine_p(c, Xa.shape[1]))
+            else:
+                est = compare.Estimate(c, float("nan"), float("nan"), _cosine_p(c, a.acts[h].shape[1]))
+            rows.append(_row(name, meta2, h, method, "cosine", est, n))
+    for h in a.acts:
+        for key, est in _bootstrap_concentration(a.acts[h], b.acts[h], y, g, max(50, n_boot // 5), seed).items():
+            rows.append(_row(name, meta2, h, "data", f"delta_{key}", est, n))
+    return rows
+
+
+class _Fitted:
+    """Per-checkpoint fold and full-data directions, computed once and shared by all tables."""
+
+    def __init__(self, cks: Mapping[str, CheckpointActs], methods: Sequence[str], splits: Sequence[Any], seed: int) -> None:
+        self.fold: dict[str, dict[str, list[dict[str, FloatArray]]]] = {}
+        self.full: dict[str, dict[str, dict[str, FloatArray]]] = {}
+        for name, ck in tqdm(cks.items(), desc="fitting directions", leave=False):
+            self.fold[name] = {m: fold_directions(ck.acts, ck.y, ck.groups, splits, method=m, random_state=seed)
+                               for m in methods}
+            self.full[name] = {m: fit_directions(ck.acts, ck.y, ck.groups, method=m, random_state=seed)
+                               for m in methods}
+
+
+def sharpening_table(
+    stores: Mapping[str, ActivationStore | CheckpointActs],
+    *,
+    reference: str = "before",
+    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    meta: Mapping[str, tuple[str, str]] | None = None,
+    hooks: Sequence[str] | None = None,
+    methods: Sequence[str] = PROBE_METHODS,
+    n_boot: int = 1000,
+    n_permutations: int = 1000,
+    controls: bool = True,
+    n_splits: int = 5,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The sharpening table of several checkpoints on one contrast set (rows aligned by example).
+
+    Args:
+        stores: checkpoint name -> pooled labelled store (or :class:`CheckpointActs`).
+        reference: the checkpoint whose direction is transferred to every other checkpoint
+            (rows ``checkpoint="<other>-<reference>"`` when that pair is not already listed).
+        pairs: ``(a, b)`` comparisons, reported as ``b - a``; pairs naming an absent checkpoint
+            are skipped with a log message.
+        meta: checkpoint -> (training method, failure mode), copied into the table.
+        methods: probe directions (``diffmeans``, ``logistic``).
+    """
+    meta = dict(meta or {})
+    unknown = [m for m in methods if m not in PROBE_METHODS]
+    if unknown:
+        raise ValueError(f"unknown probe method(s) {unknown}; expected some of {PROBE_METHODS}")
+    cks = {name: _as_acts(s, hooks) for name, s in stores.items()}
+    first = next(iter(cks.values()))
+    for name, ck in cks.items():
+        if ck.hooks != first.hooks:
+            raise ValueError(f"checkpoint {name!r} holds hooks {ck.hooks}, expected {first.hooks}")
+    splits = default_splits(first.y, first.groups, n_splits=n_splits, random_state=seed)
+    fitted = _Fitted(cks, methods, splits, seed)
+    rows: list[dict[str, Any]] = []
+    for name, ck in tqdm(cks.items(), desc="checkpoint metrics", leave=False):
+        rows += checkpoint_rows(name, ck, methods=methods, splits=splits, meta=meta, fold_dirs=fitted.fold[name],
+                                n_boot=n_boot, n_permutations=n_permutations, controls=controls, seed=seed)
+    todo = [p for p in pairs if p[0] in cks and p[1] in cks]
+    for p in pairs:
+        if p not in todo:
+            log.info("skipping pair %s: checkpoint(s) missing among %s", p, list(cks))
+    if reference in cks:
+        todo += [(reference, c) for c in cks if c != reference and (reference, c) not in todo]
+    for a_name, b_name in tqdm(todo, desc="pairs", leave=False):
+        rows += pair_rows(a_name, b_name, cks[a_name], cks[b_name], methods=methods, splits=splits, meta=meta,
+                          fold_dirs_a=fitted.fold[a_name], fold_dirs_b=fitted.fold[b_name],
+                          full_a=fitted.full[a_name], full_b=fitted.full[b_name], n_boot=n_boot,
+                          n_permutations=n_permutations, seed=seed)
+    return _finish(rows)
+
+
+def layer_cosines(
+    a: ActivationStore | CheckpointActs, b: ActivationStore | CheckpointActs, *, method: str = "diffmeans",
+    hooks: Sequence[str] | None = None, seed: int = 0,
+) -> pd.DataFrame:
+    """Layer x layer cosine between a's and b's full-data directions (rows: a's hooks, columns: b's)."""
+    ca, cb = _as_acts(a, hooks), _as_acts(b, hooks)
+    da = fit_directions(ca.acts, ca.y, ca.groups, method=method, random_state=seed)
+    db = fit_directions(cb.acts, cb.y, cb.groups, method=method, random_state=seed)
+    ha, hb = list(da), list(db)
+    mat = cosine_matrix(np.stack([da[h] for h in ha]), np.stack([db[h] for h in hb]))
+    return pd.DataFrame(mat, index=pd.Index(ha, name="hook_a"), columns=pd.Index(hb, name="hook_b"))
+
+
+def trajectory_table(
+    stores_by_epoch: Mapping[Any, ActivationStore | CheckpointActs],
+    *,
+    hooks: Sequence[str] | None = None,
+    methods: Sequence[str] = ("diffmeans",),
+    meta: Mapping[str, tuple[str, str]] | None = None,
+    n_boot: int = 500,
+    n_permutations: int = 500,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Every per-checkpoint metric along the saved epochs of a run, plus cosine/transfer to the first epoch.
+
+    Keys are epochs (sortable; the first is the reference); the table gains an ``epoch`` column.
+    """
+    epochs = sorted(stores_by_epoch)
+    cks = {str(e): _as_acts(stores_by_epoch[e], hooks) for e in epochs}
+    names = list(cks)
+    first = cks[names[0]]
+    splits = default_splits(first.y, first.groups, random_state=seed)
+    fitted = _Fitted(cks, methods, splits, seed)
+    meta = dict(meta or {})
+    frames = []
+    for e, name in zip(epochs, names, strict=True):
+        rows = checkpoint_rows(name, cks[name], methods=methods, splits=splits, meta=meta, fold_dirs=fitted.fold[name],
+                               n_boot=n_boot, n_permutations=n_permutations, controls=False, seed=seed)
+        if name != names[0]:
+            rows += [r for r in pair_rows(names[0], name, first, cks[name], methods=methods, splits=splits, meta=meta,
+                                          fold_dirs_a=fitted.fold[names[0]], fold_dirs_b=fitted.fold[name],
+                                          full_a=fitted.full[names[0]], full_b=fitted.full[name], n_boot=n_boot,
+                                          n_permutations=n_permutations, seed=seed, label=name)
+                     if r["metric"] in ("cosine", "transfer_auroc")]
+        frame = _finish(rows)
+        frame.insert(0, "epoch", e)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _per_example_mean(X: FloatArray, example: NDArray[np.int64]) -> tuple[NDArray[np.int64], FloatArray]:
+    ex, inv = np.unique(example, return_inverse=True)
+    sums = np.zeros((ex.size, X.shape[1]))
+    np.add.at(sums, inv, X)
+    counts = np.bincount(inv, minlength=ex.size).astype(np.float64)
+    return ex, sums / counts[:, None]
+
+
+def response_projections(store: ActivationStore, directions: Mapping[str, Any]) -> dict[str, pd.Series]:
+    """Mean projection per example (indexed by example id) of a response store on each hook's direction.
+
+    ``response_all`` stores are averaged over each example's response tokens first;
+    ``response_mean`` stores are used as they are.
+    """
+    if store.positions not in ("response_mean", "response_all"):
+        raise StoreError(f"{store.path} holds positions={store.positions!r}; expression needs response_mean or "
+                         "response_all activations of the checkpoint's own generated responses")
+    hooks = list(directions)
+    acts = store.load_many(hooks)
+    rows = store.rows()
+    out = {}
+    for h in hooks:
+        ex, means = _per_example_mean(_np(acts[h]), rows["example"].to_numpy())
+        ids = rows.drop_duplicates("example").set_index("example").loc[ex, "id"].astype(str).to_numpy()
+        out[h] = pd.Series(means @ unit(_np(directions[h])), index=ids)
+    return out
+
+
+def expression_shift(
+    response_stores: Mapping[str, ActivationStore],
+    directions: Mapping[str, Any],
+    *,
+    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
+    meta: Mapping[str, tuple[str, str]] | None = None,
+    n_boot: int = 1000,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The projection shift: each checkpoint's own responses projected on a FIXED reference direction.
+
+    ``directions``: hook -> direction (e.g. the base or "before" model's diffmeans direction).
+    Rows: ``metric="projection"`` per checkpoint (bootstrap interval over prompts) and
+    ``metric="delta_projection"`` per pair ``b - a`` over the prompts both answered (paired
+    bootstrap; permutation p by sign-flipping the per-prompt differences).
+    """
+    meta = dict(meta or {})
+    proj = {name: response_projections(s, directions) for name, s in response_stores.items()}
+    rows: list[dict[str, Any]] = []
+    rng_seed = seed
+    for name, by_hook in proj.items():
+        for h, s in by_hook.items():
+            v = s.to_numpy()
+            idx = np.random.default_rng(rng_seed).integers(0, v.size, size=(n_boot, v.size))
+            lo, hi = np.quantile(v[idx].mean(1), [0.025, 0.975])
+            rows.append(_row(name, meta, h, "reference", "projection",
+                             compare.Estimate(float(v.mean()), float(lo), float(hi)), int(v.size)))
+    for a_name, b_name in pairs:
+        if a_name not in proj or b_name not in proj:
+            continue
+        label = f"{b_name}-{a_name}"
+        meta2 = {label: meta.get(b_name, ("", "")), **meta}
+        for h in directions:
+            sa, sb = proj[a_name][h], proj[b_name][h]
+            common = sa.index.intersection(sb.index)
+            if common.size < 2:
+                raise ValueError(f"{a_name} and {b_name} share fewer than two prompts; cannot pair their responses")
+            diff = sb.loc[common].to_numpy() - sa.loc[common].to_numpy()
+            rng = np.random.default_rng(seed)
+            idx = rng.integers(0, diff.size, size=(n_boot, diff.size))
+            lo, hi = np.quantile(diff[idx].mean(1), [0.025, 0.975])
+            signs = rng.choice([-1.0, 1.0], size=(n_permutations, diff.size))
+            null = (signs * diff).mean(1)
+            p = float((1 + np.sum(np.abs(null) >= abs(diff.mean()) - 1e-12)) / (1 + n_permutations))
+            rows.append(_row(label, meta2, h, "reference", "delta_projection",
+                             compare.Estimate(float(diff.mean()), float(lo), float(hi), p), int(diff.size)))
+    return _finish(rows)

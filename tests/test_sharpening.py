@@ -1,0 +1,242 @@
+"""Sharpening metrics validated on planted truth (synthetic activations with known structure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interp.sharpening import (
+    COLUMNS,
+    CheckpointActs,
+    auroc,
+    benjamini_hochberg,
+    cohens_d,
+    concentration,
+    cross_fitted_scores,
+    difference_vectors,
+    fisher,
+    holm,
+    layer_cosines,
+    paired_bootstrap_scores,
+    sharpening_table,
+    trajectory_table,
+    transfer_auroc,
+)
+from interp.sharpening.compare import paired_bootstrap_refit, permutation_test_refit, resample_units
+from interp.sharpening.metrics import cosine
+from interp.sharpening.transfer import default_splits
+
+D = 16
+
+
+def _pairs(n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pair prompt effect Z [2n, d], labels y, groups (one aligned + one misaligned per group)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n_pairs, D)) * 2.0
+    y = np.tile([0, 1], n_pairs)
+    groups = np.repeat(np.arange(n_pairs), 2).astype(str)
+    return np.repeat(z, 2, axis=0), y, groups
+
+
+def _checkpoint(Z: np.ndarray, y: np.ndarray, direction: np.ndarray, scale: float, noise: np.ndarray) -> np.ndarray:
+    return Z + noise + scale * y[:, None] * direction[None, :] / np.linalg.norm(direction)
+
+
+def _e(k: int) -> np.ndarray:
+    v = np.zeros(D)
+    v[k] = 1.0
+    return v
+
+
+def test_metrics_match_definitions() -> None:
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.0, 1.0, 2.0, 1.5, 3.0, 4.0])
+    assert auroc(y, s) == pytest.approx(8 / 9)
+    m1, m0 = s[y == 1].mean(), s[y == 0].mean()
+    v1, v0 = s[y == 1].var(ddof=1), s[y == 0].var(ddof=1)
+    assert cohens_d(y, s) == pytest.approx((m1 - m0) / np.sqrt((v1 + v0) / 2))
+    assert fisher(y, s) == pytest.approx((m1 - m0) ** 2 / (v1 + v0))
+    batch = np.stack([s, -s])
+    assert np.allclose(auroc(y, batch), [8 / 9, 1 / 9])
+    # affine invariance (what the permutation test relies on)
+    assert cohens_d(y, 3 * s + 7) == pytest.approx(cohens_d(y, s))
+
+
+def test_concentration_one_direction_vs_isotropic() -> None:
+    rng = np.random.default_rng(0)
+    one = np.outer(rng.uniform(1, 2, 50), _e(3))
+    c = concentration(one)
+    assert c["top_share"] == pytest.approx(1.0)
+    assert c["mean_diff_share"] == pytest.approx(1.0)
+    assert c["participation_ratio"] == pytest.approx(1.0)
+    iso = concentration(rng.standard_normal((400, D)))
+    assert iso["top_share"] < 0.2 and iso["participation_ratio"] > 0.7 * D
+
+
+def test_difference_vectors_pairs_and_unpaired() -> None:
+    Z, y, g = _pairs(10, 0)
+    X = _checkpoint(Z, y, _e(0), 5.0, np.zeros_like(Z))
+    D_pairs = difference_vectors(X, y, g)
+    assert D_pairs.shape == (10, D) and np.allclose(D_pairs, 5.0 * _e(0))
+    D_unpaired = difference_vectors(X, y)
+    assert D_unpaired.shape == (10, D)
+    assert np.allclose(D_unpaired.mean(0), X[y == 1].mean(0) - X[y == 0].mean(0))
+
+
+def test_resampling_keeps_pairs_together() -> None:
+    _, y, g = _pairs(20, 0)
+    idx = resample_units(y, g, 5, np.random.default_rng(0))
+    assert idx.shape == (5, 40)
+    assert (g[idx[:, :20]] == g[idx[:, 20:]]).all()
+    assert (y[idx[:, :20]] == 1).all() and (y[idx[:, 20:]] == 0).all()
+
+
+def _before_after(seed: int, scale_before: float, scale_after: float, n_pairs: int = 60,
+                  same_noise: bool = True, after_dir: np.ndarray | None = None) -> tuple[CheckpointActs, ...]:
+    Z, y, g = _pairs(n_pairs, seed)
+    rng = np.random.default_rng(seed + 1000)
+    e1 = rng.standard_normal(Z.shape)
+    e2 = e1 if same_noise else rng.standard_normal(Z.shape)
+    v = _e(0)
+    before = _checkpoint(Z, y, v, scale_before, e1)
+    after = _checkpoint(Z, y, v if after_dir is None else after_dir, scale_after, e2)
+    ids = [f"ex{i}" for i in range(y.size)]
+    return (CheckpointActs.from_arrays({"blocks.0.hook_resid_post": before}, y, g, ids),
+            CheckpointActs.from_arrays({"blocks.0.hook_resid_post": after}, y, g, ids))
+
+
+def test_planted_sharpening_every_separability_metric_moves_up() -> None:
+    before, after = _before_after(0, 1.0, 2.5)
+    table = sharpening_table({"before": before, "after": after}, methods=("diffmeans",), n_boot=300,
+                             n_permutations=300, meta={"after": ("self_certainty", "sycophancy")})
+    assert list(table.columns) == COLUMNS
+    deltas = table[(table["checkpoint"] == "after-before") & (table["probe"] == "diffmeans")].set_index("metric")
+    for m in ("delta_auroc", "delta_cohens_d", "delta_fisher"):
+        assert deltas.loc[m, "value"] > 0, m
+        assert deltas.loc[m, "ci_low"] > 0, m  # interval excludes 0
+        assert deltas.loc[m, "p"] < 0.01, m
+    conc = table[(table["checkpoint"] == "after-before") & (table["probe"] == "data")].set_index("metric")
+    assert conc.loc["delta_top_share", "ci_low"] > 0
+    assert conc.loc["delta_participation_ratio", "ci_high"] < 0
+    assert deltas.loc["delta_auroc", "method"] == "self_certainty"
+    cos = deltas.loc["cosine", "value"]
+    assert cos > 0.9
+    ctrl = table[(table["checkpoint"] == "after") & (table["probe"] == "control:shuffled")]
+    assert abs(float(ctrl["value"].iloc[0]) - 0.5) < 0.2
+
+
+def test_identical_distributions_intervals_cover_zero_at_nominal_rate() -> None:
+    h = "blocks.0.hook_resid_post"
+    covered, rejected = 0, 0
+    n_seeds, n_perm_seeds = 100, 30
+    for seed in range(n_seeds):
+        before, after = _before_after(seed, 1.0, 1.0, n_pairs=40, same_noise=False)
+        splits = default_splits(before.y, before.groups)
+        est = paired_bootstrap_refit(cohens_d, before.acts[h], after.acts[h], before.y, before.groups, splits,
+                                     n_boot=200, seed=seed)
+        covered += est.ci_low <= 0.0 <= est.ci_high
+        if seed < n_perm_seeds:
+            p = permutation_test_refit(cohens_d, before.acts[h], after.acts[h], before.y, before.groups, splits,
+                                       n_permutations=60, seed=seed)
+            rejected += p < 0.05
+    assert covered / n_seeds >= 0.88  # nominal 0.95 (measured 0.98), allow Monte-Carlo error
+    assert rejected <= 4  # nominal 5% of 30 = 1.5 (P(>4) < 2% under the nominal rate)
+
+
+def test_fixed_score_bootstrap_undercovers() -> None:
+    """Why the refit exists: a bootstrap of fixed cross-fitted scores ignores direction noise."""
+    h = "blocks.0.hook_resid_post"
+    covered_fixed = covered_refit = 0
+    for seed in range(25):
+        before, after = _before_after(seed, 1.0, 1.0, n_pairs=40, same_noise=False)
+        splits = default_splits(before.y, before.groups)
+        sa = cross_fitted_scores(before.acts, before.y, before.groups, splits=splits)[h]
+        sb = cross_fitted_scores(after.acts, after.y, after.groups, splits=splits)[h]
+        fixed = paired_bootstrap_scores(cohens_d, sa, sb, before.y, before.groups, n_boot=200, seed=seed)
+        refit = paired_bootstrap_refit(cohens_d, before.acts[h], after.acts[h], before.y, before.groups, splits,
+                                       n_boot=200, seed=seed)
+        assert refit.value == pytest.approx(fixed.value)
+        covered_fixed += fixed.ci_low <= 0 <= fixed.ci_high
+        covered_refit += refit.ci_low <= 0 <= refit.ci_high
+    assert covered_refit > covered_fixed
+
+
+def test_rotated_direction_lowers_cosine_as_constructed() -> None:
+    theta = np.deg2rad(60)
+    rotated = np.cos(theta) * _e(0) + np.sin(theta) * _e(1)
+    before, after = _before_after(1, 6.0, 6.0, n_pairs=200, after_dir=rotated)
+    _, same = _before_after(1, 6.0, 6.0, n_pairs=200)
+    h = "blocks.0.hook_resid_post"
+    c_rot = layer_cosines(before, after).loc[h, h]
+    c_same = layer_cosines(before, same).loc[h, h]
+    assert c_same > 0.95
+    assert c_rot == pytest.approx(np.cos(theta), abs=0.1)
+    assert cosine(rotated, _e(0)) == pytest.approx(0.5)
+
+
+def test_transfer_auroc_fit_on_one_checkpoint_evaluate_on_another() -> None:
+    before, after = _before_after(2, 6.0, 6.0)
+    _, orthogonal = _before_after(2, 6.0, 6.0, after_dir=_e(5))
+    h = "blocks.0.hook_resid_post"
+    same = transfer_auroc(before.acts, before.y, after.acts, after.y, groups=before.groups)[h]
+    ortho = transfer_auroc(before.acts, before.y, orthogonal.acts, orthogonal.y, groups=before.groups)[h]
+    assert same > 0.9
+    assert ortho < same - 0.2
+    unaligned = transfer_auroc(before.acts, before.y, after.acts, after.y, aligned=False)[h]
+    assert unaligned > 0.9
+
+
+def test_multiple_comparison_corrections() -> None:
+    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
+    bh = benjamini_hochberg(p)
+    assert np.allclose(bh[:4], [0.04, 0.16 / 3, 0.16 / 3, 0.5]) and np.isnan(bh[4])
+    ho = holm(p)
+    assert np.allclose(ho[:4], [0.04, 0.09, 0.09, 0.5])
+    assert (bh[:4] >= p[:4]).all() and (ho[:4] >= bh[:4]).all()
+
+
+def test_trajectory_and_unaligned_pairs(tmp_path: Path) -> None:
+    epochs = {}
+    for e, scale in enumerate((1.0, 2.0, 3.0)):
+        _, ck = _before_after(3, scale, scale)
+        epochs[e] = ck
+    traj = trajectory_table(epochs, n_boot=100, n_permutations=100)
+    d = traj[(traj["metric"] == "cohens_d") & (traj["probe"] == "diffmeans")].sort_values("epoch")["value"].to_numpy()
+    assert (np.diff(d) > 0).all()
+    assert set(traj.loc[traj["metric"] == "cosine", "epoch"]) == {1, 2}
+
+    from interp.sharpening.plots import plot_cosine_heatmap, plot_metric_vs_layer, plot_trajectory
+
+    assert plot_trajectory(traj, "cohens_d", tmp_path / "t.png").stat().st_size > 1000
+    before, after = _before_after(0, 1.0, 2.0)
+    table = sharpening_table({"before": before, "after": after}, methods=("diffmeans",), n_boot=50,
+                             n_permutations=50, controls=False)
+    assert plot_metric_vs_layer(table, "auroc", tmp_path / "m.png").exists()
+    assert plot_cosine_heatmap(layer_cosines(before, after), tmp_path / "c.png").exists()
+    shuffled = CheckpointActs.from_arrays(after.acts, after.y, after.groups, list(reversed(after.ids)))
+    with pytest.raises(ValueError, match="same examples"):
+        sharpening_table({"before": before, "after": shuffled}, methods=("diffmeans",), n_boot=10,
+                         n_permutations=10, controls=False)
+
+
+def test_expression_shift_on_tiny_model(tiny, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from interp.activations import CaptureConfig, capture
+    from interp.sharpening import expression_shift
+
+    convs = [[{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer number {i} here"}]
+             for i in range(6)]
+    cfg = CaptureConfig(hooks=("blocks.1.hook_resid_post",), positions="response_all")
+    store = capture(tiny, convs, cfg, root=tmp_path)
+    h = "blocks.1.hook_resid_post"
+    acts = store.load(h).numpy()
+    direction = acts.mean(0)
+    table = expression_shift({"a": store, "b": store}, {h: direction}, pairs=[("a", "b")], n_boot=50,
+                             n_permutations=50)
+    assert isinstance(table, pd.DataFrame)
+    proj = table[(table["checkpoint"] == "a") & (table["metric"] == "projection")]
+    assert float(proj["value"].iloc[0]) > 0  # the mean direction projects positively
+    delta = table[table["metric"] == "delta_projection"]
+    assert float(delta["value"].iloc[0]) == pytest.approx(0.0)
