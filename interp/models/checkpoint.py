@@ -8,6 +8,7 @@ activation cache and every artifact can record exactly which weights produced th
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 from dataclasses import dataclass, field
@@ -125,6 +126,9 @@ def resolve_checkpoint(spec: str | Path | Checkpoint, base: str | Path | Checkpo
     if path.is_file():
         if path.suffix != ".gguf":
             raise CheckpointError(f"{path} is a file but not a .gguf; pass the model's directory instead.")
+        with contextlib.suppress(CheckpointError):
+            if path == embedded_gguf_path().resolve():  # the embedded model, named by its file
+                return Checkpoint("embedded", path, label=EMBEDDED_NAME)
         return Checkpoint("gguf", path)
     if (path / "adapter_config.json").is_file():
         config = json.loads((path / "adapter_config.json").read_text())
