@@ -1,0 +1,44 @@
+"""``probes``: find and score linear directions in activations, scikit-learn style.
+
+A standalone library (numpy, torch, scikit-learn; no ``transformers`` and no ``interp``
+import) that works on arrays. This module owns the public API; everything listed in
+``__all__`` is re-exported from the submodules:
+
+- :mod:`probes.estimators` — ``DiffMeansProbe``, ``LogisticProbe``, ``ShrinkageLDAProbe``,
+  ``PairedPCAProbe`` (scikit-learn estimators with a unit ``direction_``, class 0 -> class 1).
+- :mod:`probes.torch_logistic` — ``BatchedLogisticCV``: L2 logistic for many layers at once.
+- :mod:`probes.direction` — ``Direction`` / ``Subspace`` values, safetensors + JSON persistence.
+- :mod:`probes.evaluation` — folds, AUROC/accuracy, bootstrap CIs, permutation p-values.
+- :mod:`probes.sweep` — ``sweep`` (one probe per hook, tidy DataFrame) and ``summarize``.
+"""
+
+from probes.direction import Direction, Subspace, cosine, fingerprint, stack
+from probes.estimators import DiffMeansProbe, LogisticProbe, PairedPCAProbe, ShrinkageLDAProbe
+from probes.evaluation import Interval, accuracy, auroc, bootstrap_ci, make_splits, permutation_pvalue
+from probes.sweep import CONTROL_RANDOM, CONTROL_SHUFFLED, parse_layer, summarize, sweep
+from probes.torch_logistic import DEFAULT_CS, BatchedLogisticCV
+
+__all__ = [
+    "CONTROL_RANDOM",
+    "CONTROL_SHUFFLED",
+    "DEFAULT_CS",
+    "BatchedLogisticCV",
+    "DiffMeansProbe",
+    "Direction",
+    "Interval",
+    "LogisticProbe",
+    "PairedPCAProbe",
+    "ShrinkageLDAProbe",
+    "Subspace",
+    "accuracy",
+    "auroc",
+    "bootstrap_ci",
+    "cosine",
+    "fingerprint",
+    "make_splits",
+    "parse_layer",
+    "permutation_pvalue",
+    "stack",
+    "summarize",
+    "sweep",
+]
