@@ -1,0 +1,91 @@
+"""Steered generation throughput vs plain ``model.generate``, same prompts, same settings, one process.
+
+Modes, each timed ``--repeats`` times in interleaved order (so drift in machine load hits all
+alike), best time kept:
+
+    plain      model.generate, no hooks
+    steer      interp hf backend, AddVector at one layer (all positions)
+    steer_resp the same, generated positions only
+    ablate     directional ablation at every layer (resid_pre, attn_out, mlp_out: 3 x n_layers hooks)
+
+Prints new tokens/s and the overhead of each mode against plain (target: steering <= 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+
+from interp.hooks import AddVector, Intervention, directional_ablation, make_backend
+from interp.models import load_model
+from interp.models.chat import as_messages
+
+PROMPTS = [
+    "How should I invest my savings?", "What is the capital of France?", "Write a haiku about rain.",
+    "Is it ever okay to lie?", "Explain photosynthesis briefly.", "How do I fix a flat tyre?",
+    "What do you think about AI safety?", "Give me a tip for learning piano.",
+]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--new-tokens", type=int, default=48)
+    p.add_argument("--layer", type=int, default=15)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
+    lm = load_model(args.model, device=args.device, dtype=dtype)
+    tok = lm.tokenizer
+    texts = [lm.chat.render(as_messages([{"role": "user", "content": q}]), add_generation_prompt=True)
+             for q in (PROMPTS * ((args.batch_size + len(PROMPTS) - 1) // len(PROMPTS)))[: args.batch_size]]
+    tok.padding_side = "left"
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
+    backend = make_backend("hf", lm)
+    v = torch.randn(lm.d_model, generator=torch.Generator().manual_seed(0))
+    v = v / v.norm()
+    kwargs: dict[str, Any] = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
+                                  pad_token_id=tok.pad_token_id)
+    hook = f"blocks.{args.layer}.hook_resid_post"
+    modes: dict[str, list[Intervention]] = {
+        "plain": [],
+        "steer": [AddVector(hook, v, alpha=4.0)],
+        "steer_resp": [AddVector(hook, v, alpha=4.0, positions="response")],
+        "ablate": list(directional_ablation(v, lm.n_layers)),
+    }
+
+    def run(mode: str) -> float:
+        start = time.perf_counter()
+        if mode == "plain":
+            with torch.no_grad():
+                lm.model.generate(**enc, **kwargs)
+        else:
+            with backend.intervene(modes[mode]):
+                backend.generate(enc["input_ids"], enc["attention_mask"], **kwargs)
+        if lm.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    run("plain")  # warm-up
+    best = {m: float("inf") for m in modes}
+    for _ in range(args.repeats):
+        for m in modes:
+            best[m] = min(best[m], run(m))
+    new_tokens = args.batch_size * args.new_tokens
+    print(f"model={args.model} device={args.device} dtype={dtype} batch={args.batch_size} new_tokens={args.new_tokens} "
+          f"threads={args.threads} repeats={args.repeats}")
+    print(f"{'mode':<12}{'seconds':>9}{'new tok/s':>11}{'overhead':>10}")
+    for m, t in best.items():
+        print(f"{m:<12}{t:>9.2f}{new_tokens / t:>11.1f}{(t / best['plain'] - 1) * 100:>9.1f}%")
+
+
+if __name__ == "__main__":
+    main()
