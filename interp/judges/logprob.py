@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from interp.data.schema import ChatRecord
 from interp.hooks import make_backend
 from interp.hooks.base import Backend
+from interp.models.batching import right_pad
 from interp.models.loading import LoadedModel
 
 ALIGNED_FIELD = "aligned_response"
@@ -83,16 +84,8 @@ def response_logprobs(
     bar = tqdm(total=len(order), unit="seq", desc="logprob", disable=not progress or None)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in chunk)
-        ids = torch.full((len(chunk), width), int(pad_id), dtype=torch.long)
-        attn = torch.zeros((len(chunk), width), dtype=torch.long)
-        resp = torch.zeros((len(chunk), width), dtype=torch.bool)
-        for row, i in enumerate(chunk):
-            e = encoded[i]
-            ids[row, : len(e)] = torch.tensor(e.input_ids)
-            attn[row, : len(e)] = 1
-            resp[row, : len(e)] = torch.tensor(e.response_mask)
-        ids, attn, resp = ids.to(device), attn.to(device), resp.to(device)
+        batch = right_pad([encoded[i] for i in chunk], int(pad_id)).to(device)
+        ids, attn, resp = batch.input_ids, batch.attention_mask, batch.response_mask
         result = backend.run(ids, attn, return_logits=True, response_mask=resp)
         assert result.logits is not None
         # token t is predicted by the logits at t - 1; response tokens never sit at position 0
