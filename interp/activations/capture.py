@@ -58,7 +58,7 @@ class CaptureConfig:
     include_first: bool = False
     dtype: str = "float32"
     batch_size: int = 8
-    shard_mb: float = 256.0
+    shard_mb: float = 64.0
     max_tokens: int | None = None
 
     def __post_init__(self) -> None:
