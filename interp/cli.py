@@ -105,7 +105,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     if best is not None:
         print(f"\nBest layer (logistic): {best['layer']}  AUROC {best['auroc']:.3f} "
               f"[{best['auroc_low']:.3f}, {best['auroc_high']:.3f}], p = {best['p_value']:.3g}")
-    print(f"Run directory: {run.path}  (layers.csv, auroc_by_layer.png: {plot.name}, manifest.json)")
+    from interp.dashboard import build_dashboard
+
+    page = build_dashboard(run.path)
+    print(f"Run directory: {run.path}  (layers.csv, {plot.name}, manifest.json, {page.name}: open it in a browser)")
     print(f"Time: capture {t_capture:.1f} s, probes {t_probe:.1f} s, total {time.perf_counter() - t0:.1f} s")
     return 0
 
