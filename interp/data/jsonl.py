@@ -13,7 +13,7 @@ byte-deterministic (key-sorted compact JSON, UTF-8, ``\\n`` line ends).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -89,6 +89,20 @@ def record_from_dict(obj: Any, *, default_id: str, infer_roles: bool = False) ->
     return ChatRecord(rid, messages, label, group, fields)
 
 
+def iter_json_lines(path: Path, fix: str) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed object) for every non-blank line; malformed JSON is a DataError
+    naming the file, the line and ``fix``."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"malformed JSON ({e.msg} at character {e.pos + 1})", path=str(path), line=lineno,
+                                fix=fix) from None
+
+
 def load_jsonl(path: str | Path, name: str | None = None) -> Dataset:
     """Load and validate a JSONL file into a Dataset named ``name`` (default: the file stem).
 
@@ -100,24 +114,16 @@ def load_jsonl(path: str | Path, name: str | None = None) -> Dataset:
         raise DataError("file not found", path=str(p), fix="check the path")
     records: list[ChatRecord] = []
     first_line: dict[str, int] = {}
-    with open(p, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"malformed JSON ({e.msg} at character {e.pos + 1})", path=str(p), line=lineno,
-                                fix="write exactly one JSON object per line") from None
-            try:
-                rec = record_from_dict(obj, default_id=f"{p.stem}:{lineno}")
-            except DataError as e:
-                raise e.located(str(p), lineno) from None
-            if rec.id in first_line:
-                raise DataError(f"duplicate id {rec.id!r} (first on line {first_line[rec.id]})", field="id",
-                                path=str(p), line=lineno, fix="make ids unique within a file")
-            first_line[rec.id] = lineno
-            records.append(rec)
+    for lineno, obj in iter_json_lines(p, fix="write exactly one JSON object per line"):
+        try:
+            rec = record_from_dict(obj, default_id=f"{p.stem}:{lineno}")
+        except DataError as e:
+            raise e.located(str(p), lineno) from None
+        if rec.id in first_line:
+            raise DataError(f"duplicate id {rec.id!r} (first on line {first_line[rec.id]})", field="id",
+                            path=str(p), line=lineno, fix="make ids unique within a file")
+        first_line[rec.id] = lineno
+        records.append(rec)
     if not records:
         raise DataError("no records", path=str(p), fix="the file must hold at least one JSON line")
     return Dataset(name if name is not None else p.stem, tuple(records))

@@ -22,12 +22,11 @@ Mapping (the paper's records have ``messages`` plus optional extra fields):
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from interp.data.constants import FAILURE_MODES, SPLITS, check_failure_mode, check_split
-from interp.data.jsonl import parse_messages
+from interp.data.jsonl import iter_json_lines, parse_messages
 from interp.data.schema import ChatRecord, DataError, Dataset, Message
 
 PAPER_REPOSITORY = "AI-Safety-Institute/consistency-misalignment"
@@ -105,21 +104,13 @@ def load_paper_split(root: str | Path, failure_mode: str, split: str) -> Dataset
         raise FileNotFoundError(f"{str(path)!r} is missing: the paper's {failure_mode} folder should hold "
                                 f"{', '.join(s + '.jsonl' for s in SPLITS)}; {_MISSING_ROOT_FIX}")
     records: list[ChatRecord] = []
-    row = 0
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"malformed JSON ({e.msg} at character {e.pos + 1})", path=str(path), line=lineno,
-                                fix="re-download the file; it should hold one JSON object per line") from None
-            try:
-                records.append(_paper_record(obj, failure_mode, split, row))
-            except DataError as e:
-                raise e.located(str(path), lineno) from None
-            row += 1
+    for row, (lineno, obj) in enumerate(
+        iter_json_lines(path, fix="re-download the file; it should hold one JSON object per line")
+    ):
+        try:
+            records.append(_paper_record(obj, failure_mode, split, row))
+        except DataError as e:
+            raise e.located(str(path), lineno) from None
     if not records:
         raise DataError("no records", path=str(path), fix="re-download the file")
     return Dataset(f"paper/{failure_mode}/{split}", tuple(records))
