@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from interp.hooks.base import Backend
 from interp.io import cache_dir, canonical_hash
+from interp.models.batching import pad_ids
 from interp.models.chat import as_messages
 from interp.models.loading import LoadedModel
 
@@ -114,12 +115,8 @@ def generate(
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         ids_list = [tok(p, add_special_tokens=False)["input_ids"] for _, p in chunk]
-        width = max(len(i) for i in ids_list)
-        ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-        attn = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, row in enumerate(ids_list):  # left padding: every prompt ends at the same column
-            ids[r, width - len(row) :] = torch.tensor(row)
-            attn[r, width - len(row) :] = 1
+        ids, attn = pad_ids(ids_list, tok.pad_token_id, side="left")  # every prompt ends at the same column
+        width = ids.shape[1]
         ids, attn = ids.to(loaded.device), attn.to(loaded.device)
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,

@@ -32,17 +32,8 @@ from typing import Protocol, runtime_checkable
 import torch
 
 from interp.consistency.base import Conversation
+from interp.models.batching import pad_ids
 from interp.models.loading import LoadedModel
-
-
-def _pad_right(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
-        attn[i, : len(r)] = 1
-    return ids, attn
 
 
 def mean_logprobs(
@@ -64,7 +55,7 @@ def mean_logprobs(
     pad = model.tokenizer.pad_token_id
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        ids, attn = _pad_right([encoded[i].input_ids for i in idx], pad)
+        ids, attn = pad_ids([encoded[i].input_ids for i in idx], pad)
         with torch.no_grad():
             logits = model.model(input_ids=ids.to(model.device), attention_mask=attn.to(model.device)).logits.float()
         logits = logits[:, :-1]
@@ -113,12 +104,8 @@ def choice_probs(
     pad = model.tokenizer.pad_token_id
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        width = max(len(rows[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        attn = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):  # left padding: the next-token logits sit in the last column
-            ids[r, width - len(rows[i]) :] = torch.tensor(rows[i], dtype=torch.long)
-            attn[r, width - len(rows[i]) :] = 1
+        # left padding: the next-token logits sit in the last column
+        ids, attn = pad_ids([rows[i] for i in idx], pad, side="left")
         with torch.no_grad():
             logits = model.model(input_ids=ids.to(model.device), attention_mask=attn.to(model.device),
                                  logits_to_keep=1).logits  # only the next-token logits are needed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -29,16 +30,33 @@ class Batch:
         )
 
 
+def pad_ids(
+    rows: Sequence[Sequence[int]], pad_id: int, *, side: Literal["right", "left"] = "right", width: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """``[batch, width]`` token ids and attention mask from ragged rows.
+
+    ``side="right"``: token i of every row sits at position i (scoring, capture, training);
+    ``side="left"``: every row ends at the last column (the next-token logits of a batch, generation).
+    ``width`` pads further than the longest row (a fixed training shape).
+    """
+    if not rows:
+        raise ValueError("pad_ids needs at least one row.")
+    width = max(width or 0, max(len(r) for r in rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        span = slice(0, len(r)) if side == "right" else slice(width - len(r), width)
+        ids[i, span] = torch.tensor(list(r), dtype=torch.long)
+        attn[i, span] = 1
+    return ids, attn
+
+
 def right_pad(encoded: Sequence[Encoded], pad_id: int) -> Batch:
     """Pack conversations left-aligned (position i is token i of every row), padding on the right."""
     if not encoded:
         raise ValueError("right_pad needs at least one conversation.")
-    width = max(len(e) for e in encoded)
-    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(encoded), width), dtype=torch.long)
-    resp = torch.zeros((len(encoded), width), dtype=torch.bool)
+    ids, attn = pad_ids([e.input_ids for e in encoded], pad_id)
+    resp = torch.zeros(ids.shape, dtype=torch.bool)
     for row, e in enumerate(encoded):
-        ids[row, : len(e)] = torch.tensor(e.input_ids)
-        attn[row, : len(e)] = 1
         resp[row, : len(e)] = torch.tensor(e.response_mask)
     return Batch(ids, attn, resp, torch.tensor([e.prompt_len for e in encoded]))

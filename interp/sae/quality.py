@@ -23,6 +23,7 @@ from torch import Tensor
 
 from interp.hooks import HookPoint
 from interp.hooks.hf_backend import site_module
+from interp.models.batching import pad_ids
 
 
 def _encode_decode(sae: Any, x: Tensor, batch: int = 4096) -> tuple[Tensor, Tensor]:
@@ -118,12 +119,7 @@ def spliced_lm_loss(
         raise ValueError("need sequences of at least 3 tokens to score the spliced loss")
     for i in range(0, len(seqs), batch_size):
         chunk = seqs[i : i + batch_size]
-        L = max(len(s) for s in chunk)
-        ids = torch.full((len(chunk), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), L), dtype=torch.long)
-        for j, s in enumerate(chunk):
-            ids[j, : len(s)] = torch.tensor(s)
-            mask[j, : len(s)] = 1
+        ids, mask = pad_ids(chunk, pad)
         ids, mask = ids.to(device), mask.to(device)
         s_clean, n = _ce(model, ids, mask)
         with _patched(model, hook, recon):

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from interp.data.schema import ChatRecord, Dataset
+from interp.models.batching import pad_ids
 from interp.models.chat import ChatFormat
 from interp.training.config import TrainingError
 
@@ -90,15 +91,10 @@ def encode_sft(chat: ChatFormat, data: Dataset, max_length: int) -> list[SFTExam
 
 def collate_sft(examples: Sequence[SFTExample], pad_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
     """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (``IGNORE_INDEX`` on padding)."""
-    width = max(pad_to or 0, max(len(e.input_ids) for e in examples))
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(examples), width), dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    ids, attn = pad_ids([e.input_ids for e in examples], pad_id, width=pad_to)
+    labels = torch.full(ids.shape, IGNORE_INDEX, dtype=torch.long)
     for row, e in enumerate(examples):
-        n = len(e.input_ids)
-        ids[row, :n] = torch.tensor(e.input_ids)
-        attn[row, :n] = 1
-        labels[row, :n] = torch.tensor(e.labels)
+        labels[row, : len(e.labels)] = torch.tensor(e.labels)
     return {"input_ids": ids, "attention_mask": attn, "labels": labels}
 
 
@@ -142,20 +138,10 @@ def encode_act_pairs(chat: ChatFormat, clean: Dataset, wrapped: Dataset, max_len
     return pairs
 
 
-def _pad(seqs: Sequence[tuple[int, ...]], pad_id: int, pad_to: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(pad_to or 0, max(len(s) for s in seqs))
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        ids[row, : len(s)] = torch.tensor(s)
-        attn[row, : len(s)] = 1
-    return ids, attn
-
-
 def collate_act(pairs: Sequence[ACTPair], pad_id: int, pad_to: int | None = None) -> dict[str, torch.Tensor]:
     """Right-padded clean and wrapped batches plus flat (row, position) indices of the matched tokens."""
-    c_ids, c_attn = _pad([p.clean_ids for p in pairs], pad_id, pad_to)
-    w_ids, w_attn = _pad([p.wrapped_ids for p in pairs], pad_id, pad_to)
+    c_ids, c_attn = pad_ids([p.clean_ids for p in pairs], pad_id, width=pad_to)
+    w_ids, w_attn = pad_ids([p.wrapped_ids for p in pairs], pad_id, width=pad_to)
     rows = torch.tensor([r for r, p in enumerate(pairs) for _ in p.clean_pos], dtype=torch.long)
     return {
         "clean_ids": c_ids, "clean_attention_mask": c_attn,
