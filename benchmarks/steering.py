@@ -3,12 +3,16 @@
 Modes, each timed ``--repeats`` times in interleaved order (so drift in machine load hits all
 alike), best time kept:
 
-    plain      model.generate, no hooks
-    steer      interp hf backend, AddVector at one layer (all positions)
+    plain      model.generate on an untouched Hugging Face model, no hooks
+    backend    ``backend.generate`` with no interventions (the backend's own fixed cost)
+    steer      ``--backend``, AddVector at one layer (all positions)
     steer_resp the same, generated positions only
     ablate     directional ablation at every layer (resid_pre, attn_out, mlp_out: 3 x n_layers hooks)
 
-Prints new tokens/s and the overhead of each mode against plain (target: steering <= 10%).
+``--backend`` is ``hf`` (default), ``transformer_lens`` or ``nnsight``. The TransformerLens
+bridge patches the model it wraps (and makes its attention eager), so that backend gets a copy
+of its own and ``plain`` keeps timing the untouched model. Prints new tokens/s and the overhead
+of each mode against plain (target: steering <= 10%).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 import torch
 
-from interp.hooks import AddVector, Intervention, directional_ablation, make_backend
+from interp.hooks import BACKENDS, AddVector, Intervention, directional_ablation, make_backend
 from interp.models import load_model
 from interp.models.chat import as_messages
 
@@ -33,6 +37,7 @@ PROMPTS = [
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--backend", default="hf", choices=BACKENDS)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--dtype", default=None)
     p.add_argument("--batch-size", type=int, default=8)
@@ -49,7 +54,8 @@ def main() -> None:
              for q in (PROMPTS * ((args.batch_size + len(PROMPTS) - 1) // len(PROMPTS)))[: args.batch_size]]
     tok.padding_side = "left"
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
-    backend = make_backend("hf", lm)
+    backend_lm = load_model(args.model, device=args.device, dtype=dtype) if args.backend == "transformer_lens" else lm
+    backend = make_backend(args.backend, backend_lm)
     v = torch.randn(lm.d_model, generator=torch.Generator().manual_seed(0))
     v = v / v.norm()
     kwargs: dict[str, Any] = dict(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, do_sample=False,
@@ -57,6 +63,7 @@ def main() -> None:
     hook = f"blocks.{args.layer}.hook_resid_post"
     modes: dict[str, list[Intervention]] = {
         "plain": [],
+        "backend": [],
         "steer": [AddVector(hook, v, alpha=4.0)],
         "steer_resp": [AddVector(hook, v, alpha=4.0, positions="response")],
         "ablate": list(directional_ablation(v, lm.n_layers)),
@@ -75,13 +82,15 @@ def main() -> None:
         return time.perf_counter() - start
 
     run("plain")  # warm-up
+    run("backend")
     best = {m: float("inf") for m in modes}
     for _ in range(args.repeats):
         for m in modes:
             best[m] = min(best[m], run(m))
     new_tokens = args.batch_size * args.new_tokens
-    print(f"model={args.model} device={args.device} dtype={dtype} batch={args.batch_size} new_tokens={args.new_tokens} "
-          f"threads={args.threads} repeats={args.repeats}")
+    attn = getattr(lm.model.config, "_attn_implementation", "?")  # the TL bridge runs its own (eager) attention
+    print(f"model={args.model} backend={args.backend} device={args.device} dtype={dtype} batch={args.batch_size} "
+          f"new_tokens={args.new_tokens} threads={args.threads} repeats={args.repeats} plain_attention={attn}")
     print(f"{'mode':<12}{'seconds':>9}{'new tok/s':>11}{'overhead':>10}")
     for m, t in best.items():
         print(f"{m:<12}{t:>9.2f}{new_tokens / t:>11.1f}{(t / best['plain'] - 1) * 100:>9.1f}%")

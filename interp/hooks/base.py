@@ -25,9 +25,19 @@ from interp.models.loading import LoadedModel
 Reducer = Callable[[Tensor], Tensor]
 
 
-
 def identity(x: Tensor) -> Tensor:
     return x
+
+
+def decode_step_mask(x: Tensor) -> Tensor:
+    """The response mask of one forward pass inside cached generation: ``[batch, pos]`` bool.
+
+    With a KV cache the prefill pass sees the whole (left-padded) prompt and every decode step
+    exactly one new token, so a pass of one position is a generated token and anything longer
+    is the prompt. ``positions="response"`` therefore means "the generated tokens" in every
+    backend (the first generated token is steered from the step that feeds it back in).
+    """
+    return torch.full(x.shape[:2], x.shape[1] == 1, dtype=torch.bool, device=x.device)
 
 
 @dataclass
@@ -88,6 +98,13 @@ class Backend(ABC):
         finally:
             self._interventions = previous
 
+    def _interventions_by_site(self) -> dict[str, list[Intervention]]:
+        """The installed interventions grouped by hook name, sites in execution order."""
+        by_site: dict[str, list[Intervention]] = {}
+        for iv in self._interventions:
+            by_site.setdefault(iv.hook, []).append(iv)
+        return {name: by_site[name] for name in sorted(by_site, key=HookPoint.parse)}
+
     def run(
         self,
         input_ids: Tensor,
@@ -126,5 +143,11 @@ class Backend(ABC):
     ) -> RunResult: ...
 
     def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
-        """Generate under the installed interventions (``positions="response"`` = generated tokens)."""
-        raise NotImplementedError(f"The {self.name} backend does not generate; use the 'hf' backend.")
+        """``model.generate`` (greedy, sampling, beams: any Hugging Face generate kwargs) under the
+        installed interventions, with a KV cache; returns the full sequences ``[batch * n, pos]``.
+
+        Batched prompts are left-padded (``attention_mask`` marks the padding). Interventions apply
+        to the prompt pass and to every decode step; ``positions="response"`` ones only to the
+        generated tokens (:func:`decode_step_mask`). Every backend gives the same greedy tokens.
+        """
+        raise NotImplementedError(f"The {self.name} backend does not generate.")

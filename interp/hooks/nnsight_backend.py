@@ -3,16 +3,27 @@
 Sites resolve to the same Hugging Face modules as the ``hf`` backend; inside the trace each
 site is visited in execution order (nnsight requires it), edited by the installed
 interventions, reduced, and saved with ``nnsight.save``.
+
+Generation uses nnsight's own generation tracing (``wrapped.generate(...)``): the interventions
+sit in a ``for _ in tracer.all()`` loop, so nnsight applies them to the prompt pass and to every
+decode step of Hugging Face ``generate`` (KV cache, left padding, any generate kwargs). An open
+``tracer.all()`` loop ends when generation does and skips whatever follows it in the same
+invoke, so the generated ids are read in a second, input-less ``tracer.invoke()``; nnsight's
+warning that the loop "was never reached" one step further is expected and silenced. nnsight
+removes its hooks when the trace exits, on error too.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import nnsight
+import torch
 from torch import Tensor
 
-from interp.hooks.base import Backend, Reducer, RunResult
+from interp.hooks.base import Backend, Reducer, RunResult, decode_step_mask
 from interp.hooks.hf_backend import site_module
 from interp.hooks.interventions import Intervention
 from interp.hooks.names import HookPoint
@@ -34,6 +45,27 @@ class NNsightBackend(Backend):
             env = env[int(part)] if part.isdigit() else getattr(env, part)
         return env
 
+    def _visit(self, name: str, ivs: list[Intervention], mask_for: Callable[[Tensor], Tensor | None]) -> Any:
+        """Inside a trace: read the site's activation, write back the intervened one, return it."""
+        site = site_module(self.loaded.model, HookPoint.parse(name))
+        env = self._envoy(site.path)
+        if site.is_input:
+            x = env.input
+        else:
+            out = env.output
+            x = out[0] if site.output_is_tuple_head else out
+        if ivs:
+            mask = mask_for(x)
+            for iv in ivs:
+                x = iv.apply(x, mask)
+            if site.is_input:
+                env.input = x
+            elif site.output_is_tuple_head:
+                env.output = (x, *out[1:])
+            else:
+                env.output = x
+        return x
+
     def _run(
         self,
         input_ids: Tensor,
@@ -42,30 +74,12 @@ class NNsightBackend(Backend):
         return_logits: bool,
         response_mask: Tensor | None,
     ) -> RunResult:
-        by_site: dict[str, list[Intervention]] = {}
-        for iv in self._interventions:
-            by_site.setdefault(iv.hook, []).append(iv)
+        by_site = self._interventions_by_site()
         saved: dict[str, Any] = {}
         logits: Any = None
-        model = self.loaded.model
         with self.wrapped.trace({"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}) as tracer:
             for name in sorted(set(reducers) | set(by_site), key=HookPoint.parse):
-                site = site_module(model, HookPoint.parse(name))
-                env = self._envoy(site.path)
-                if site.is_input:
-                    x = env.input
-                else:
-                    out = env.output
-                    x = out[0] if site.output_is_tuple_head else out
-                if name in by_site:
-                    for iv in by_site[name]:
-                        x = iv.apply(x, response_mask)
-                    if site.is_input:
-                        env.input = x
-                    elif site.output_is_tuple_head:
-                        env.output = (x, *out[1:])
-                    else:
-                        env.output = x
+                x = self._visit(name, by_site.get(name, []), lambda _: response_mask)
                 if name in reducers:
                     saved[name] = nnsight.save(reducers[name](x.detach()))
             if return_logits:
@@ -73,3 +87,19 @@ class NNsightBackend(Backend):
             else:
                 tracer.stop()
         return RunResult(logits, {k: v for k, v in saved.items()})
+
+    def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
+        """Hugging Face ``generate`` traced by nnsight, the interventions applied at every step."""
+        by_site = self._interventions_by_site()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*was never reached", category=UserWarning)
+            with self.wrapped.generate(use_cache=True, **kwargs) as tracer:
+                with tracer.invoke({"input_ids": input_ids, "attention_mask": attention_mask}):
+                    if by_site:
+                        for _ in tracer.all():
+                            for name, ivs in by_site.items():
+                                self._visit(name, ivs, decode_step_mask)
+                with tracer.invoke():
+                    ids = nnsight.save(tracer.result)
+        out: Tensor = ids
+        return out

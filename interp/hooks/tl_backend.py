@@ -3,17 +3,30 @@
 The bridge exposes the canonical hook names natively. Booting it patches the wrapped model in
 place (its own plain forward gets slower, and attention becomes eager), so give this backend a
 ``LoadedModel`` of its own rather than one another backend is using.
+
+Generation: the bridge's hook points are PyTorch modules inside the patched Hugging Face model,
+so :meth:`TransformerLensBackend.generate` runs Hugging Face ``generate`` on that model
+(``bridge.original_model``, KV cache, left padding, every sampling option) inside
+``bridge.hooks(...)``: the same hook functions as :meth:`run`, fired on the prompt pass and on
+every decode step, and removed by the bridge's context manager even on error. The bridge's own
+``generate`` is not used: it re-implements the decode loop (HookedTransformer-style arguments,
+its own sampling and stopping), so it would take other kwargs than the other backends and
+nothing guarantees the same tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor
 
-from interp.hooks.base import Backend, Reducer, RunResult
+from interp.hooks.base import Backend, Reducer, RunResult, decode_step_mask
 from interp.hooks.interventions import Intervention
 from interp.hooks.names import HookPoint
+
+MaskFor = Callable[[Tensor], Tensor | None]
 
 
 class TransformerLensBackend(Backend):
@@ -38,12 +51,10 @@ class TransformerLensBackend(Backend):
         response_mask: Tensor | None,
     ) -> RunResult:
         captured: dict[str, Tensor] = {}
-        by_site: dict[str, list[Intervention]] = {}
-        for iv in self._interventions:
-            by_site.setdefault(iv.hook, []).append(iv)
+        by_site = self._interventions_by_site()
         hooks = []
         for name in sorted(set(reducers) | set(by_site), key=HookPoint.parse):
-            hooks.append((name, self._hook_fn(name, by_site.get(name, []), reducers.get(name), captured, response_mask)))
+            hooks.append((name, self._hook_fn(name, by_site.get(name, []), reducers.get(name), captured, lambda x: response_mask)))
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
         if not return_logits:
             kwargs["stop_at_layer"] = max(HookPoint.parse(n).layer for n in reducers) + 1
@@ -51,17 +62,27 @@ class TransformerLensBackend(Backend):
             out = self.bridge(input_ids, **kwargs)
         return RunResult(out if return_logits else None, captured)
 
+    def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
+        """Hugging Face ``generate`` on the bridged model with the interventions on its hook points."""
+        hooks = [(name, self._hook_fn(name, ivs, None, {}, decode_step_mask)) for name, ivs in self._interventions_by_site().items()]
+        with self.bridge.hooks(fwd_hooks=hooks), torch.no_grad():
+            model: Any = self.bridge.original_model
+            out: Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **kwargs)
+        return out
+
     @staticmethod
     def _hook_fn(
         name: str,
         ivs: list[Intervention],
         reducer: Reducer | None,
         captured: dict[str, Tensor],
-        response_mask: Tensor | None,
+        mask_for: MaskFor,
     ) -> Any:
         def fn(x: Tensor, hook: Any) -> Tensor:
-            for iv in ivs:
-                x = iv.apply(x, response_mask)
+            if ivs:
+                mask = mask_for(x)
+                for iv in ivs:
+                    x = iv.apply(x, mask)
             if reducer is not None:
                 captured[name] = reducer(x.detach())
             return x
