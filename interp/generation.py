@@ -104,8 +104,9 @@ def generate(
         cache = False
     prompts = [loaded.chat.render(as_messages(c, prompt_only=True), add_generation_prompt=True) for c in conversations]
     keys = [canonical_hash(p, 32) for p in prompts]
-    store_id = canonical_hash([loaded.checkpoint.fingerprint, loaded.chat.system_prompt, asdict(params), tag,
-                               str(next(loaded.model.parameters()).dtype)])
+    identity = [loaded.checkpoint.fingerprint, loaded.chat.system_prompt, asdict(params), tag,
+                str(next(loaded.model.parameters()).dtype)]
+    store_id = canonical_hash([*identity, "lora-unmerged"] if loaded.lora_unmerged else identity)
     gen_cache = GenerationCache(cache_dir() / "generations" / loaded.checkpoint.fingerprint / f"{store_id}.jsonl") if cache else None
     known = gen_cache.entries if gen_cache is not None else {}
     todo = sorted({k: p for k, p in zip(keys, prompts, strict=True) if k not in known}.items(), key=lambda kv: -len(kv[1]))

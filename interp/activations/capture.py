@@ -130,16 +130,17 @@ def _safe(name: str) -> str:
 
 def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConfig) -> str:
     """The identity of a capture: checkpoint, chat formatting, compute dtype, dataset and config."""
-    return canonical_hash(
-        {
-            "format": FORMAT,
-            "checkpoint": loaded.checkpoint.fingerprint,
-            "system_prompt": loaded.chat.system_prompt,
-            "compute_dtype": str(next(loaded.model.parameters()).dtype),
-            "dataset": dataset_fingerprint,
-            "config": config.identity(),
-        }
-    )
+    identity = {
+        "format": FORMAT,
+        "checkpoint": loaded.checkpoint.fingerprint,
+        "system_prompt": loaded.chat.system_prompt,
+        "compute_dtype": str(next(loaded.model.parameters()).dtype),
+        "dataset": dataset_fingerprint,
+        "config": config.identity(),
+    }
+    if loaded.lora_unmerged:  # only then, so that keys of merged and plain models stay as they were
+        identity["lora"] = "unmerged"
+    return canonical_hash(identity)
 
 
 class _HostCopier:

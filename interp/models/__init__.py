@@ -10,6 +10,7 @@ from interp.models.checkpoint import (
     resolve_checkpoint,
 )
 from interp.models.loading import LoadedModel, gguf_to_safetensors, load_model, parse_dtype
+from interp.models.pool import ModelPool, StaleModelError
 from interp.models.runs import RunCheckpoint, list_run_checkpoints
 
 __all__ = [
@@ -19,7 +20,9 @@ __all__ = [
     "CheckpointError",
     "Encoded",
     "LoadedModel",
+    "ModelPool",
     "RunCheckpoint",
+    "StaleModelError",
     "as_messages",
     "embedded_gguf_path",
     "gguf_to_safetensors",

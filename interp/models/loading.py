@@ -50,6 +50,12 @@ class LoadedModel:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def lora_unmerged(self) -> bool:
+        """True when LoRA layers run beside the base weights (a :class:`~interp.models.pool.ModelPool` model):
+        numerically a different function from the merged weights in bf16, so caches key on it."""
+        return any(hasattr(m, "lora_A") for m in self.model.modules())
+
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
