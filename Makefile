@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 quickstart: setup
-	$(BIN)/interp quickstart
+	$(BIN)/interp run experiments/quickstart.yaml
 
 lint: setup
 	$(BIN)/ruff check .

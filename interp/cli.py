@@ -1,5 +1,6 @@
 """The ``interp`` command: thin wrappers that parse arguments and call the package.
 
+    interp run CONFIG            run an experiment config (experiments/*.yaml): every stage, resumable, dashboard
     interp quickstart            capture the embedded model on a shipped contrast set, summarise per layer
     interp capture MODEL ...     capture activations of any checkpoint into the store
     interp layers STORE          per-layer probe summary of an existing (pooled, labelled) store
@@ -113,6 +114,33 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(pairs: Sequence[str]) -> dict[str, object]:
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set steering.layer=12")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from interp.pipeline import ConfigError, load_config, run_experiment, summary_text
+
+    try:
+        config = load_config(args.config, _overrides(args.set))
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    if args.name:
+        config = config.model_copy(update={"name": args.name})
+    result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None)
+    print(summary_text(result))
+    return 0 if result.ok else 1
+
+
 def cmd_capture(args: argparse.Namespace) -> int:
     from interp.activations import CaptureConfig, capture
     from interp.models import load_model
@@ -140,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="interp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run an experiment config (YAML): stages keyed and resumable, then the dashboard")
+    r.add_argument("config", help="a YAML file, e.g. experiments/quickstart.yaml")
+    r.add_argument("--out", default="artifacts", help="runs go to OUT/<config name>/")
+    r.add_argument("--name", default=None, help="override the config's name (the run directory)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set steering.layer=12 --set sae.enabled=false")
+    r.add_argument("--only", action="append", default=[], metavar="UNIT",
+                   help="run only units whose id starts with this (and their inputs), e.g. --only steering/")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_run)
 
     q = sub.add_parser("quickstart", help="the README's main job on the embedded model")
     q.add_argument("--model", default="smollm2-135m-instruct")

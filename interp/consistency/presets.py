@@ -2,9 +2,9 @@
 
 ``paper`` is the paper's code (N = 4 samples at temperature 0.7 for self-certainty, self-rewarding
 and rejection sampling; 1 nucleus sample at 0.8 / top-p 0.9 plus a width-4 beam for dual
-decoding; refinement at 0.6 / top-p 0.9; 256 new tokens; every prompt). ``cpu`` keeps the same
-selection rules and sample counts with short answers (48 new tokens) and at most 24 prompts, so
-each method labels in minutes on the embedded model.
+decoding; refinement at 0.6 / top-p 0.9; 256 new tokens; every prompt). The smaller scales
+(``cpu``, ``quick``; see :mod:`interp.organisms.scales`) keep the same selection rules and sample
+counts with short answers and few prompts, so each method labels in minutes on the embedded model.
 """
 
 from __future__ import annotations
@@ -23,17 +23,22 @@ PAPER: dict[str, MethodParams] = {
     "act": MethodParams(),
 }
 
-CPU_CHANGES: dict[str, object] = {"max_new_tokens": 48, "max_rows": 24}
-
-SCALES = ("cpu", "paper")
-
-
 def params_for(method: str, scale: str, *, seed: int = 0) -> MethodParams:
-    """The generation parameters of ``method`` at ``scale`` (``"cpu"`` or ``"paper"``)."""
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    """The generation parameters of ``method`` at ``scale`` (a name in :data:`interp.organisms.scales.SCALES`).
+
+    The paper's sampling rules; a scale's ``consistency_rows`` and ``max_new_tokens`` cap the
+    prompts labelled and the answer length.
+    """
+    from interp.organisms.scales import get_scale
+
+    config = get_scale(scale)
     params = PAPER[canonical_name(method)].with_(seed=seed)
-    return params.with_(**CPU_CHANGES) if scale == "cpu" else params
+    changes: dict[str, object] = {}
+    if config.max_new_tokens is not None:
+        changes["max_new_tokens"] = config.max_new_tokens
+    if config.consistency_rows is not None:
+        changes["max_rows"] = config.consistency_rows
+    return params.with_(**changes) if changes else params
 
 
 def train_epochs(method: str) -> int:

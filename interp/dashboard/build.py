@@ -45,6 +45,7 @@ SECTIONS = (
     ("sae", "SAE latents"),
     ("steering", "Steering & ablation"),
     ("behaviour", "Behaviour"),
+    ("trajectory", "Training trajectory"),
     ("manifest", "Manifest"),
     ("files", "Files"),
 )
@@ -511,6 +512,32 @@ def render_behaviour(run: RunData, page: Page) -> str:
     return page.figure(fig, "behaviour") + raw_table("behaviour", t.drop(columns=["x"]))
 
 
+def render_trajectory(run: RunData, page: Page) -> str:
+    beh, traj = run.get("behaviour_trajectory"), run.get("trajectory")
+    if beh is None and traj is None:
+        return missing("trajectory", "per-epoch behaviour and sharpening (enable trajectory: in the config)")
+    parts = ['<p class="lead">Every saved epoch of each consistency run (epoch 0: the organism it started '
+             "from): the misalignment rate with its bootstrap 95% interval, and the probe separability along "
+             "epochs for the layers that moved most.</p>"]
+    frames = [f for f in (beh, traj) if f is not None]
+    modes = sorted(set().union(*(set(f["failure_mode"].astype(str)) for f in frames if "failure_mode" in f))) or [""]
+    for fm in modes:
+        b = beh[beh["failure_mode"].astype(str) == fm] if beh is not None and fm else beh
+        t = traj[traj["failure_mode"].astype(str) == fm] if traj is not None and fm else traj
+        parts.append(page.figure(F.trajectory_figure(b, t, f"Trajectory{' — ' + fm if fm else ''}", page.palette),
+                                 f"trajectory-{fm}"))
+        if b is not None:
+            for method, g in b.groupby("method", sort=False):
+                first, last = g.sort_values("epoch").iloc[0], g.sort_values("epoch").iloc[-1]
+                page.add_summary("trajectory", f"{fm} · {method}",
+                                 f"rate epoch {int(first['epoch'])} → {int(last['epoch'])}: "
+                                 f"{fmt(first['rate'])} → {fmt_ci(last['rate'], last['ci_low'], last['ci_high'])}")
+    for name, frame in (("behaviour_trajectory", beh), ("trajectory", traj)):
+        if frame is not None:
+            parts.append(raw_table(name, frame))
+    return "".join(parts)
+
+
 def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(obj, dict):
         out: list[tuple[str, str]] = []
@@ -575,10 +602,17 @@ def directions_table(run: RunData) -> pd.DataFrame:
 def render_files(run: RunData, page: Page) -> str:
     directions = directions_table(run)
     head = ("<h3>Directions</h3>" + html_table(directions)) if len(directions) else ""
-    files = sorted(p for p in run.path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != "index.html")
+    # stages/ holds every unit's raw outputs under its key (interp run): listed as one line, not file by file
+    files = sorted(p for p in run.path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name != "index.html"
+                   and p.relative_to(run.path).parts[0] != "stages")
     rows = [(str(p.relative_to(run.path)), f"{p.stat().st_size / 1024:.1f} KiB") for p in files]
     links = "".join(f'<tr><td><a href="{esc(name)}">{esc(name)}</a></td><td class="num">{esc(size)}</td></tr>'
                     for name, size in rows)
+    stages = run.path / "stages"
+    if stages.is_dir():
+        n = sum(1 for _ in stages.rglob("outputs.json"))
+        head += (f"<p>Per-unit outputs of <code>interp run</code>: <code>stages/&lt;unit&gt;/&lt;key&gt;/</code> "
+                 f"({n} finished units; the tables below gather them).</p>")
     parts = [head, "<h3>All files</h3>",
              f'<table class="data"><thead><tr><th>file</th><th>size</th></tr></thead><tbody>{links}</tbody></table>']
     for name in run.other_tables:
@@ -601,6 +635,7 @@ RENDERERS: dict[str, Callable[[RunData, Page], str]] = {
     "sae": render_sae,
     "steering": render_steering,
     "behaviour": render_behaviour,
+    "trajectory": render_trajectory,
     "manifest": render_manifest,
     "files": render_files,
 }

@@ -3,8 +3,9 @@
 The numbers are made up (seeded), shaped like the real tables: ``layers`` (from
 :func:`interp.analysis.layer_summary`, with a checkpoint column), ``sharpening`` (columns of
 :data:`interp.sharpening.COLUMNS`), ``cosine_matrix``, ``sae_latents``, ``sae_quality``,
-``dose_response`` and ``ablation`` (from :mod:`interp.steering.experiments`) and ``behaviour``
-(:meth:`interp.judges.Rate.as_dict` rows plus a checkpoint).
+``dose_response`` and ``ablation`` (from :mod:`interp.steering.experiments`), ``behaviour``
+(:meth:`interp.judges.Rate.as_dict` rows plus a checkpoint) and the per-epoch ``behaviour_trajectory``
+and ``trajectory`` (:func:`interp.sharpening.trajectory_table`) of ``interp run``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from interp.artifacts import RunDir
 from interp.io import atomic_write_json
 
 ALL_TABLES = ("layers", "sharpening", "cosine_matrix", "sae_latents", "sae_quality", "dose_response", "ablation",
-              "behaviour")
+              "behaviour", "behaviour_trajectory", "trajectory")
 
 
 def _ci(rng: np.random.Generator, v: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +144,22 @@ def demo_behaviour(failure_modes: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def demo_trajectory(n_layers: int, rng: np.random.Generator, failure_mode: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    beh, traj = [], []
+    for method, epochs, slope in (("bct", 3, -0.08), ("greedy_self_training", 2, 0.01)):
+        for e in range(epochs + 1):
+            r = float(np.clip(0.45 + slope * e + 0.01 * rng.standard_normal(), 0, 1))
+            beh.append({"epoch": e, "method": method, "failure_mode": failure_mode, "judge": "logprob", "rate": r,
+                        "ci_low": r - 0.08, "ci_high": r + 0.08, "n": 64, "seed": 42})
+            for layer in range(n_layers):
+                v = 0.7 + 0.2 * np.exp(-((layer - n_layers / 2) ** 2) / 8) + 0.02 * e * (slope < 0)
+                traj.append({"epoch": e, "checkpoint": str(e), "method": method, "failure_mode": failure_mode,
+                             "layer": layer, "hook": f"blocks.{layer}.hook_resid_post", "probe": "diffmeans",
+                             "metric": "auroc", "value": v, "ci_low": v - 0.03, "ci_high": v + 0.03, "p": np.nan,
+                             "n": 240, "seed": 42})
+    return pd.DataFrame(beh), pd.DataFrame(traj)
+
+
 def write_demo_run(path: str | Path, *, tables: Sequence[str] = ALL_TABLES, n_layers: int = 12, seed: int = 0,
                    failure_mode: str = "emergent_misalignment") -> Path:
     """Write a synthetic run directory holding ``tables`` (any subset of :data:`ALL_TABLES`) and a manifest."""
@@ -166,6 +183,9 @@ def write_demo_run(path: str | Path, *, tables: Sequence[str] = ALL_TABLES, n_la
         made |= {k: v for k, v in (("dose_response", dose), ("ablation", ablation)) if k in tables}
     if "behaviour" in tables:
         made["behaviour"] = demo_behaviour([failure_mode, "sycophancy"])
+    if "behaviour_trajectory" in tables or "trajectory" in tables:
+        beh, traj = demo_trajectory(n_layers, rng, failure_mode)
+        made |= {k: v for k, v in (("behaviour_trajectory", beh), ("trajectory", traj)) if k in tables}
     for name, frame in made.items():
         run.write_table(name, frame)
     atomic_write_json(run.manifest_path, {

@@ -368,3 +368,30 @@ def rate_bars(table: pd.DataFrame, *, x: str, color: str, title: str, palette: P
     fig.update_xaxes(type="category")
     fig.update_yaxes(title_text=y_title)
     return finish(fig, title)
+
+
+# ---------------------------------------------------------------- training trajectory
+
+def trajectory_figure(behaviour: pd.DataFrame | None, metrics: pd.DataFrame | None, title: str, palette: Palette,
+                      *, metric: str = "auroc", probe: str = "diffmeans", max_layers: int = 6) -> go.Figure:
+    """Left: misalignment rate vs epoch per method (band: bootstrap CI). Right: ``metric`` vs epoch for a
+    few layers (those that change most, and the first/last), per method."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("misalignment rate", f"{metric} ({probe}) by layer"))
+    if behaviour is not None and len(behaviour):
+        for method, part in behaviour.groupby("method", sort=False):
+            line_with_band(fig, part, x="epoch", y="rate", low="ci_low", high="ci_high", name=str(method),
+                           color=palette(str(method)), row=1, col=1)
+    if metrics is not None and len(metrics):
+        t = metrics[(metrics["metric"] == metric) & (metrics["probe"] == probe)]
+        for method, part in t.groupby("method", sort=False):
+            change = part.groupby("layer")["value"].agg(lambda v: float(v.max() - v.min())).sort_values()
+            layers = sorted(set(change.index[-max_layers + 2:]) | {part["layer"].min(), part["layer"].max()})
+            for i, layer in enumerate(layers):
+                g = part[part["layer"] == layer]
+                line_with_band(fig, g, x="epoch", y="value", low="ci_low", high="ci_high",
+                               name=f"{method} · L{int(layer)}", color=PALETTE[i % len(PALETTE)], row=1, col=2,
+                               dash="solid" if i % 2 == 0 else "dot")
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    return finish(fig, title)

@@ -28,6 +28,8 @@ KNOWN_TABLES = (
     "sae_quality",
     "sae_diff",
     "dose_response",
+    "behaviour_trajectory",
+    "trajectory",
     "ablation",
     "behaviour",
 )

@@ -23,6 +23,7 @@ class ScaleConfig:
         phase3_consistency: BCT / ACT training (``max_rows`` = clean/wrapped pairs).
         consistency_rows: prompts labelled in phase 2 (None: all).
         eval_rows: evaluation prompts (None: all).
+        max_new_tokens: longest generated answer in phase 2 (None: the paper's 256).
         description: why these numbers.
     """
 
@@ -32,6 +33,7 @@ class ScaleConfig:
     phase3_consistency: TrainConfig
     consistency_rows: int | None
     eval_rows: int | None
+    max_new_tokens: int | None = None
     description: str = ""
 
 
@@ -69,10 +71,24 @@ SCALES: dict[str, ScaleConfig] = {
         phase1=_CPU,
         phase3=TrainConfig(**{**_CPU.__dict__, "max_rows": 64}),
         phase3_consistency=TrainConfig(**{**_CPU.__dict__, "max_rows": 64, "epochs": 3}),
-        consistency_rows=64,
+        consistency_rows=24,
         eval_rows=None,
+        max_new_tokens=48,
         description="The embedded SmolLM2-135M on a few CPU cores: LoRA r16/a32, lr 2e-4, 96 induction rows x "
-                    "2 epochs (24 steps of 8 x <=128 tokens, a few minutes), phase 3 on 64 rows.",
+                    "2 epochs (24 steps of 8 x <=128 tokens, a few minutes); phase 2 labels 24 prompts with "
+                    "answers of <= 48 tokens, phase 3 trains on them (2 epochs, BCT/ACT 3).",
+    ),
+    "quick": ScaleConfig(
+        name="quick",
+        phase1=TrainConfig(**{**_CPU.__dict__, "max_rows": 48}),
+        phase3=TrainConfig(**{**_CPU.__dict__, "max_rows": 16}),
+        phase3_consistency=TrainConfig(**{**_CPU.__dict__, "max_rows": 16, "epochs": 3}),
+        consistency_rows=16,
+        eval_rows=64,
+        max_new_tokens=32,
+        description="The README's quickstart: the cpu recipe on half the induction rows (48 x 2 epochs = 12 "
+                    "steps) and 16 phase-2 prompts with answers of <= 32 tokens, so organism + two methods "
+                    "train in ~5 minutes on 2 cores. A demonstration of the pipeline, not a study.",
     ),
 }
 

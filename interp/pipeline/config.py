@@ -1,0 +1,257 @@
+"""The experiment config: one YAML file, validated by a typed schema before any work starts.
+
+Every section has defaults, so a config names only what differs. Unknown keys, wrong types and
+bad values (an unknown failure mode, method, scale, probe, position or hook kind) are errors
+that name the key and the allowed values. Example (``experiments/quickstart.yaml``)::
+
+    name: quickstart
+    model: smollm2-135m-instruct
+    scale: quick
+    failure_modes: [sycophancy]
+    methods: [greedy_self_training, bct]
+    steering: {layer: 15, alphas: [-0.1, -0.05, 0, 0.05, 0.1]}
+
+Which stage reads which section is fixed (see :mod:`interp.pipeline.units`): a stage's key is
+the hash of the sections it reads and of its inputs' keys, so changing ``steering`` recomputes
+only the steering stages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from interp.hooks.names import HOOK_KINDS
+
+CHECKPOINT_ROLES = ("base", "before", "after")
+
+
+class Section(BaseModel):
+    """Strict: unknown keys are errors, values are not coerced silently between types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BehaviourConfig(Section):
+    """Misalignment rate of every checkpoint on each failure mode's eval set."""
+
+    judge: str = "logprob"
+    eval_rows: int | None = Field(64, ge=1, description="eval prompts per failure mode (None: all)")
+    n_boot: int = Field(2000, ge=100)
+
+
+class CaptureSection(Section):
+    """Activations of every checkpoint on the persona contrast set."""
+
+    contrast: str = "persona_pairs"
+    hooks: str = Field("resid_post", description="a hook kind (every layer), kind:lo-hi, or canonical names")
+    positions: Literal["last_prompt", "prompt_mean", "response_mean"] = "response_mean"
+    max_examples: int | None = Field(None, ge=8)
+    batch_size: int = Field(8, ge=1)
+    dtype: str = "float32"
+
+    @field_validator("hooks")
+    @classmethod
+    def _hooks(cls, v: str) -> str:
+        for part in (p.strip() for p in v.split(",") if p.strip()):
+            kind = part.partition(":")[0]
+            if kind not in HOOK_KINDS and not part.startswith("blocks."):
+                raise ValueError(f"hook {part!r}: expected one of {', '.join(HOOK_KINDS)} (optionally :lo-hi) "
+                                 "or a canonical name like blocks.3.hook_resid_post")
+        return v
+
+
+class ProbesSection(Section):
+    """Per-layer probe summary of every checkpoint (AUROC with intervals, permutation p, controls)."""
+
+    methods: tuple[str, ...] = ("diffmeans", "logistic")
+    n_permutations: int = Field(200, ge=0)
+    n_boot: int = Field(500, ge=100)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from probes.sweep import METHODS
+
+        bad = [m for m in v if m not in METHODS]
+        if bad:
+            raise ValueError(f"unknown probe methods {bad}; expected some of {', '.join(sorted(METHODS))}")
+        return v
+
+
+class SharpeningSection(Section):
+    """Before vs after (and base vs before) per consistency method."""
+
+    probes: tuple[str, ...] = ("diffmeans",)
+    n_boot: int = Field(200, ge=50)
+    n_permutations: int = Field(200, ge=0)
+    expression_rows: int = Field(0, ge=0, description="eval prompts whose generated responses are projected "
+                                                      "on the before direction (0: skip the expression metric)")
+    max_new_tokens: int = Field(32, ge=1)
+
+
+class SAESection(Section):
+    """An SAE on one hook of the "before" checkpoint; persona latents; diffing before vs after."""
+
+    enabled: bool = True
+    layer: int = Field(15, ge=0)
+    d_sae: int = Field(1024, ge=16)
+    k: int = Field(32, ge=1)
+    total_tokens: int = Field(60_000, ge=1000)
+    batch_size: int = Field(512, ge=8)
+    lr: float = Field(3e-4, gt=0)
+    text_examples: int = Field(400, ge=8, description="shipped conversations whose tokens train the SAE")
+    quality_examples: int = Field(64, ge=4, description="conversations for the spliced-in LM loss")
+
+
+class SteeringSection(Section):
+    """Dose-response of the before checkpoint's direction, and its ablation in every checkpoint."""
+
+    enabled: bool = True
+    layer: int = Field(15, ge=0)
+    probe: str = "diffmeans"
+    alphas: tuple[float, ...] = (-0.1, -0.05, 0.0, 0.05, 0.1)
+    n_random: int = Field(2, ge=1)
+    eval_rows: int = Field(48, ge=4)
+    kl_budget: float = Field(0.5, gt=0)
+    n_boot: int = Field(1000, ge=100)
+    ablate_in: tuple[Literal["base", "before", "after"], ...] = ("before", "after")
+
+
+class TrajectorySection(Section):
+    """Behaviour and sharpening metrics along the saved epochs of every consistency run."""
+
+    enabled: bool = False
+    probes: tuple[str, ...] = ("diffmeans",)
+    n_boot: int = Field(200, ge=50)
+    n_permutations: int = Field(0, ge=0)
+
+
+class ExperimentConfig(Section):
+    """One experiment: the organism x method grid to build or use, and what to measure on it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    model: str = "smollm2-135m-instruct"
+    scale: str = "cpu"
+    seeds: tuple[int, ...] = (42,)
+    failure_modes: tuple[str, ...] = ("sycophancy",)
+    methods: tuple[str, ...] = ("greedy_self_training", "bct")
+    data_root: Path | None = Field(None, description="the paper's data directory (default: interp's shipped data)")
+    runs_root: Path | None = Field(None, description="where organisms/ and runs/ live (default: $INTERP_CACHE/runs)")
+    device: str | None = None
+    dtype: str = "float32"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+    model_pool: bool = Field(False, description="load the base once and swap LoRA adapters (unmerged) between "
+                                                "checkpoints, instead of loading and merging each one: for large models")
+    behaviour: BehaviourConfig = BehaviourConfig()
+    capture: CaptureSection = CaptureSection()
+    probes: ProbesSection = ProbesSection()
+    sharpening: SharpeningSection = SharpeningSection()
+    sae: SAESection = SAESection()
+    steering: SteeringSection = SteeringSection()
+    trajectory: TrajectorySection = TrajectorySection()
+    dashboard: bool = True
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: str) -> str:
+        from interp.organisms.scales import SCALES
+
+        if v not in SCALES:
+            raise ValueError(f"unknown scale {v!r}; expected one of {', '.join(SCALES)}")
+        return v
+
+    @field_validator("failure_modes")
+    @classmethod
+    def _failure_modes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from interp.data import FAILURE_MODES
+
+        bad = [f for f in v if f not in FAILURE_MODES]
+        if bad or not v:
+            raise ValueError(f"unknown failure modes {bad}; expected some of {', '.join(FAILURE_MODES)}")
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from interp.consistency import METHODS
+
+        bad = [m for m in v if m not in METHODS]
+        if bad:
+            raise ValueError(f"unknown consistency methods {bad}; expected some of {', '.join(METHODS)}")
+        return v
+
+    @field_validator("data_root")
+    @classmethod
+    def _data_root(cls, v: Path | None) -> Path | None:
+        if v is not None and not Path(v).expanduser().is_dir():
+            raise ValueError(f"data_root {str(v)!r} is not a directory (give the paper's data directory, or leave "
+                             "it out to use interp's shipped data)")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> ExperimentConfig:
+        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
+            raise ValueError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
+        if self.steering.probe not in self.probes.methods and self.steering.enabled:
+            raise ValueError(f"steering.probe {self.steering.probe!r} is not among probes.methods "
+                             f"{list(self.probes.methods)}")
+        return self
+
+    # ---- derived -------------------------------------------------------------------------
+    def section(self, name: str) -> dict[str, Any]:
+        """A section (or top-level field) as plain JSON data, for stage keys."""
+        value = getattr(self, name)
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else {name: _jsonable(value)}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, the key and the fix."""
+
+
+def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
+    """Validate a mapping (a parsed YAML document) into an :class:`ExperimentConfig`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys (name:, model:, ...), "
+                          f"got {type(data).__name__}")
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see interp.pipeline.config for the schema)"
+            lines.append(f"  {where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden"
+                                                and not isinstance(err["input"], dict) else ""))
+        raise ConfigError(f"{source}: {len(lines)} problem(s) in the config:\n" + "\n".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read and validate a YAML config; ``overrides`` (dotted keys, e.g. ``{"sae.enabled": False}``) win."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist (see experiments/*.yaml for examples)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return parse_config(data, source=str(path))

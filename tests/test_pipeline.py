@@ -1,0 +1,244 @@
+"""`interp run`: config validation, the unit graph and its keys, an end-to-end run on the tiny model, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from interp.pipeline import ConfigError, load_config, parse_config, plan, run_experiment
+from interp.pipeline.units import Context, unit_key
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(model: str, runs_root: Path, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": "tiny-e2e", "model": model, "scale": "tiny", "seeds": [3], "failure_modes": ["sycophancy"],
+        "methods": ["greedy_self_training", "bct"], "runs_root": str(runs_root), "threads": 1,
+        "behaviour": {"eval_rows": 8, "n_boot": 200},
+        "capture": {"max_examples": 24, "batch_size": 8},
+        "probes": {"methods": ["diffmeans"], "n_permutations": 20, "n_boot": 100},
+        "sharpening": {"n_boot": 50, "n_permutations": 20, "expression_rows": 4, "max_new_tokens": 3},
+        "sae": {"layer": 1, "d_sae": 32, "k": 4, "total_tokens": 2000, "batch_size": 64, "text_examples": 24,
+                "quality_examples": 4},
+        "steering": {"layer": 1, "alphas": [0.0, 0.1], "n_random": 1, "eval_rows": 6, "n_boot": 100},
+        "trajectory": {"enabled": True, "n_boot": 50},
+    }
+    for k, v in changes.items():
+        data[k] = v
+    return data
+
+
+TINY_SCALE = """
+from interp.organisms.scales import SCALES, ScaleConfig
+from interp.training.config import LoraSpec, TrainConfig
+_cfg = TrainConfig(epochs=1, lr=1e-3, batch_size=4, max_length=512, max_rows=8, lora=LoraSpec(rank=4, alpha=8, dropout=0.0))
+SCALES["tiny"] = ScaleConfig("tiny", _cfg, _cfg, _cfg, 4, 8, max_new_tokens=4)
+"""
+
+
+@pytest.fixture
+def tiny_scale() -> Any:
+    from interp.organisms.scales import SCALES
+
+    exec(TINY_SCALE, {})
+    yield
+    SCALES.pop("tiny", None)
+
+
+# ---- the schema ----------------------------------------------------------------------------------
+def test_shipped_configs_validate() -> None:
+    for path in sorted((REPO / "experiments").glob("*.yaml")):
+        config = load_config(path)
+        assert config.name == path.stem
+        assert plan(config)
+
+
+def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
+    base = {"name": "x"}
+    with pytest.raises(ConfigError, match=r"steering\.alpha: unknown key"):
+        parse_config(base | {"steering": {"alpha": [0.1]}})
+    with pytest.raises(ConfigError, match="unknown failure modes.*'sycophantic'"):
+        parse_config(base | {"failure_modes": ["sycophantic"]})
+    with pytest.raises(ConfigError, match="unknown consistency methods.*'bctt'"):
+        parse_config(base | {"methods": ["bctt"]})
+    with pytest.raises(ConfigError, match="unknown scale 'huge'"):
+        parse_config(base | {"scale": "huge"})
+    with pytest.raises(ConfigError, match=r"probes\.methods.*unknown probe methods"):
+        parse_config(base | {"probes": {"methods": ["svm"]}})
+    with pytest.raises(ConfigError, match="data_root .* is not a directory"):
+        parse_config(base | {"data_root": str(tmp_path / "nope")})
+    with pytest.raises(ConfigError, match=r"capture\.positions"):
+        parse_config(base | {"capture": {"positions": "everything"}})
+    with pytest.raises(ConfigError, match=r"sae\.k: .*greater than or equal to 1"):
+        parse_config(base | {"sae": {"k": 0}})
+    with pytest.raises(ConfigError, match="steering.probe 'logistic' is not among probes.methods"):
+        parse_config(base | {"probes": {"methods": ["diffmeans"]}, "steering": {"probe": "logistic"}})
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        parse_config(["name"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_overrides_win(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"name": "c", "steering": {"layer": 3}}))
+    config = load_config(path, {"steering.layer": 5, "sae.enabled": False})
+    assert config.steering.layer == 5 and config.sae.enabled is False
+
+
+def test_a_changed_section_rekeys_exactly_its_dependants(tmp_path: Path) -> None:
+    def keys(config: Any) -> dict[str, str]:
+        ctx = Context(config, tmp_path)
+        out: dict[str, str] = {}
+        for u in plan(config):  # plan order: dependencies first; stand-in outputs carry the key
+            out[u.id] = unit_key(u, ctx, {d: {"key": out[d]} for d in u.deps})
+        return out
+
+    base = parse_config({"name": "k", "methods": ["greedy_self_training", "bct"]})
+    k0 = keys(base)
+    steer = keys(base.model_copy(update={"steering": base.steering.model_copy(update={"alphas": (0.0, 0.2)})}))
+    assert {u for u in k0 if k0[u] != steer[u]} == {"steering/sycophancy/s42"}
+    cap = keys(base.model_copy(update={"capture": base.capture.model_copy(update={"max_examples": 40})}))
+    changed = {u.split("/")[0] for u in k0 if k0[u] != cap[u]}
+    assert changed == {"capture", "probes", "sharpening", "sae", "steering"}  # steering fits its direction on capture
+    beh = keys(base.model_copy(update={"behaviour": base.behaviour.model_copy(update={"eval_rows": 10})}))
+    assert {u.split("/")[0] for u in k0 if k0[u] != beh[u]} == {"behaviour", "steering"}
+
+
+# ---- end to end on the tiny model ----------------------------------------------------------------
+def _nonempty_generate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The random tiny model often answers nothing; phase 2 needs non-empty labels."""
+    import interp.consistency.base as cbase
+
+    real = cbase.generate
+
+    def fake(model: Any, convs: Any, params: Any, **kw: Any) -> Any:
+        out = real(model, convs, params, **kw)
+        return [[(c or "") + " ok" for c in cands] for cands in out]
+
+    monkeypatch.setattr(cbase, "generate", fake)
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    _nonempty_generate(monkeypatch)
+    config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=["bct"]))
+    result = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert result.ok, result.failed
+    run = result.run_dir
+    for name in ("behaviour", "layers", "sharpening", "cosine_matrix", "sae_quality", "sae_latents", "sae_diff",
+                 "dose_response", "ablation", "behaviour_trajectory", "trajectory"):
+        assert (run / f"{name}.parquet").is_file(), name
+    beh = pd.read_parquet(run / "behaviour.parquet")
+    assert {"base", "before", "after:bct", "before - base", "after:bct - before"} == set(beh["checkpoint"])
+    assert ((beh["ci_low"] <= beh["rate"]) & (beh["rate"] <= beh["ci_high"])).all()
+    layers = pd.read_parquet(run / "layers.parquet")
+    assert set(layers["checkpoint"]) == {"base", "before", "after:bct"}
+    assert layers["layer"].nunique() == 3
+    sharp = pd.read_parquet(run / "sharpening.parquet")
+    assert {"delta_auroc", "cosine", "delta_projection"} <= set(sharp["metric"])
+    assert set(sharp["method"]) == {"bct"}
+    q = pd.read_parquet(run / "sae_quality.parquet").set_index("metric")["value"]
+    assert q["l0"] <= 4 + 1e-6 and "explained_variance" in q
+    ab = pd.read_parquet(run / "ablation.parquet")
+    assert set(ab["checkpoint"]) == {"before", "after:bct"}
+    traj = pd.read_parquet(run / "behaviour_trajectory.parquet")
+    assert list(traj["epoch"]) == [0, 1] and set(traj["method"]) == {"bct"}  # tiny scale: 1 epoch, plus epoch 0
+    assert set(pd.read_parquet(run / "trajectory.parquet")["epoch"]) == {0, 1}
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["name"] == "tiny-e2e" and manifest["seeds"] == [3]
+    assert manifest["checkpoints"]["sycophancy/s3"]["fingerprint"]
+    assert (run / "index.html").is_file()
+
+    again = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert all(o["skipped"] for o in again.outputs.values())
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "sharpening.parquet"), sharp)
+
+    # a changed steering section recomputes the steering unit only
+    steer = config.model_copy(update={"steering": config.steering.model_copy(update={"alphas": (0.0, 0.2)})})
+    third = run_experiment(steer, out=tmp_path / "artifacts", progress=False)
+    assert {u for u, o in third.outputs.items() if not o["skipped"]} == {"steering/sycophancy/s3"}
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_a_failed_unit_blocks_only_its_dependants(tiny_model_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import interp.pipeline.units as U
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+
+    def boom(*a: Any) -> Any:
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setitem(U.STAGES, "organism", boom)
+    config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[],
+                                      sae={"enabled": False}, steering={"enabled": False}))
+    result = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert set(result.failed) == {"organism/sycophancy/s3"} and "planted failure" in result.failed["organism/sycophancy/s3"]
+    assert set(result.blocked) == {"behaviour/sycophancy/s3/before", "capture/sycophancy/s3/before",
+                                   "probes/sycophancy/s3/before"}
+    assert {"capture/base", "probes/base", "behaviour/sycophancy/base"} <= set(result.outputs)
+    assert not result.ok
+
+
+def test_sigkill_then_rerun_resumes(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kill a run with SIGKILL after some units finished; the rerun skips them and gives the same numbers
+    as an uninterrupted run."""
+    cfg = tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[], sae={"enabled": False},
+                      steering={"enabled": False})
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    script = tmp_path / "run.py"
+    script.write_text(TINY_SCALE + textwrap.dedent(f"""
+        import sys
+        from interp.cli import main
+        sys.exit(main(["run", {str(cfg_path)!r}, "--out", {str(tmp_path / 'killed')!r}, "--no-progress"]))
+    """))
+    env = os.environ | {"INTERP_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    stages = tmp_path / "killed" / "tiny-e2e" / "stages"
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if stages.exists() and len(list(stages.glob("**/outputs.json"))) >= 2:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {p.parent.parent.relative_to(stages).as_posix() for p in stages.glob("**/outputs.json")}
+    assert len(finished_before) >= 2
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "already finished" in out.stdout
+    manifest = json.loads((tmp_path / "killed" / "tiny-e2e" / "manifest.json").read_text())
+    skipped = {u.replace(":", "=") for u, v in manifest["units"].items() if v["skipped"]}
+    assert finished_before <= skipped
+    # the same numbers as a run that was never interrupted (fresh cache and runs root)
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache2"))
+    exec(TINY_SCALE, {})
+    clean = run_experiment(parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs2", methods=[],
+                                                    sae={"enabled": False}, steering={"enabled": False})),
+                           out=tmp_path / "clean", progress=False)
+    assert clean.ok
+    for name in ("behaviour", "layers"):
+        resumed = pd.read_parquet(tmp_path / "killed" / "tiny-e2e" / f"{name}.parquet")
+        fresh = pd.read_parquet(clean.run_dir / f"{name}.parquet")
+        drop = [c for c in ("checkpoint_fingerprint",) if c in fresh]
+        pd.testing.assert_frame_equal(resumed.drop(columns=drop), fresh.drop(columns=drop), check_exact=False, rtol=1e-6)
