@@ -1,6 +1,7 @@
 """The ``interp`` command: thin wrappers that parse arguments and call the package.
 
     interp run CONFIG            run an experiment config (experiments/*.yaml): every stage, resumable, dashboard
+    interp sweep CONFIG          the same units as Ray tasks on a cluster (--address auto); see docs/CLUSTER.md
     interp quickstart            capture the embedded model on a shipped contrast set, summarise per layer
     interp capture MODEL ...     capture activations of any checkpoint into the store
     interp layers STORE          per-layer probe summary of an existing (pooled, labelled) store
@@ -179,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only units whose id starts with this (and their inputs), e.g. --only steering/")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_run)
+
+    from interp.pipeline.sweep import add_sweep_arguments, cmd_sweep
+
+    w = sub.add_parser("sweep", help="run an experiment config's units as Ray tasks: a cluster (--address auto) "
+                                     "or every GPU of this machine; the same run directory as `interp run`")
+    add_sweep_arguments(w)
+    w.set_defaults(func=cmd_sweep)
 
     q = sub.add_parser("quickstart", help="the README's main job on the embedded model")
     q.add_argument("--model", default="smollm2-135m-instruct")

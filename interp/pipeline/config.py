@@ -24,8 +24,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from interp.hooks.names import HOOK_KINDS
-
 CHECKPOINT_ROLES = ("base", "before", "after")
 
 
@@ -56,6 +54,8 @@ class CaptureSection(Section):
     @field_validator("hooks")
     @classmethod
     def _hooks(cls, v: str) -> str:
+        from interp.hooks.names import HOOK_KINDS
+
         for part in (p.strip() for p in v.split(",") if p.strip()):
             kind = part.partition(":")[0]
             if kind not in HOOK_KINDS and not part.startswith("blocks."):
@@ -142,6 +142,7 @@ class ExperimentConfig(Section):
     data_root: Path | None = Field(None, description="the paper's data directory (default: interp's shipped data)")
     runs_root: Path | None = Field(None, description="where organisms/ and runs/ live (default: $INTERP_CACHE/runs)")
     device: str | None = None
+    device_map: str | None = Field(None, description="e.g. 'auto' to shard a large model over this node's GPUs")
     dtype: str = "float32"
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     model_pool: bool = Field(False, description="load the base once and swap LoRA adapters (unmerged) between "

@@ -124,7 +124,7 @@ def behaviour_changes(ctx: Context, outputs: Mapping[str, Mapping[str, Any]]) ->
     return pd.DataFrame(rows)
 
 
-def assemble(ctx: Context, result: RunResult) -> Path:
+def assemble(ctx: Context, result: RunResult, command: str = "interp run") -> Path:
     """Gather the units' tables into the run directory, write the manifest and the dashboard."""
     run = RunDir(ctx.run_dir)
     gathered: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
@@ -148,7 +148,7 @@ def assemble(ctx: Context, result: RunResult) -> Path:
     units = {uid: {"seconds": o.get("seconds"), "skipped": o.get("skipped"), "key": o.get("key")}
              for uid, o in result.outputs.items()}
     run.update_manifest(
-        command="interp run", config=ctx.config.model_dump(mode="json"), seeds=list(ctx.config.seeds),
+        command=command, config=ctx.config.model_dump(mode="json"), seeds=list(ctx.config.seeds),
         checkpoints=checkpoints, units=units, failed=result.failed, blocked=result.blocked,
         seconds={"total": round(result.seconds, 1),
                  "computed": round(sum(o.get("seconds") or 0 for o in result.outputs.values() if not o.get("skipped")), 1),

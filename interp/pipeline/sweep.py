@@ -136,7 +136,7 @@ def run_sweep(config: ExperimentConfig, *, out: str | Path = "artifacts", addres
         if started:
             ray.shutdown()
     result.seconds = time.perf_counter() - t0
-    assemble(ctx, result)
+    assemble(ctx, result, command="interp sweep")
     return result
 
 

@@ -51,8 +51,8 @@ STAGE_VERSION = 1  # bump when a stage's computation changes meaning, to invalid
 SECTIONS: dict[str, tuple[str, ...]] = {
     "organism": ("model", "scale", "data_root"),
     "consistency": ("scale", "data_root"),
-    "behaviour": ("behaviour", "data_root"),
-    "capture": ("capture", "device", "dtype"),
+    "behaviour": ("behaviour", "data_root", "dtype"),
+    "capture": ("capture", "device", "dtype", "device_map"),
     "probes": ("probes",),
     "sharpening": ("sharpening", "capture"),
     "sae": ("sae", "capture", "device", "dtype"),
@@ -93,10 +93,10 @@ def checkpoint_unit(failure_mode: str | None, seed: int | None, role: str) -> st
 
 def plan(config: ExperimentConfig) -> list[Unit]:
     """Every unit of ``config``, dependencies before dependants."""
-    units: list[Unit] = [Unit("capture/base", "capture", {"role": "base"}),
+    units: list[Unit] = [Unit("capture/base", "capture", {"role": "base"}, gpu=True),
                          Unit("probes/base", "probes", {"role": "base"}, ("capture/base",))]
     for fm in config.failure_modes:
-        units.append(Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}))
+        units.append(Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, gpu=True))
         for seed in config.seeds:
             org = f"organism/{fm}/s{seed}"
             units.append(Unit(org, "organism", {"failure_mode": fm, "seed": seed}, gpu=True))
@@ -117,7 +117,8 @@ def plan(config: ExperimentConfig) -> list[Unit]:
                 deps = ("capture/base", f"capture/{fm}/s{seed}/before", f"capture/{after}",
                         org, f"consistency/{fm}/s{seed}/{m}")
                 units.append(Unit(f"sharpening/{fm}/s{seed}/{m}", "sharpening",
-                                  {"failure_mode": fm, "seed": seed, "method": m}, deps))
+                                  {"failure_mode": fm, "seed": seed, "method": m}, deps,
+                                  gpu=config.sharpening.expression_rows > 0))  # generation needs a model
             afters = tuple(f"capture/{ckpt_id(fm, seed, f'after:{m}')}" for m in config.methods)
             if config.sae.enabled:
                 units.append(Unit(f"sae/{fm}/s{seed}", "sae", {"failure_mode": fm, "seed": seed},
@@ -234,12 +235,14 @@ def _load(ctx: Context, spec: str) -> Any:
         key = json.dumps(["pool", ctx.config.device, ctx.config.dtype])
         if key not in _MODEL_CACHE:
             _MODEL_CACHE.clear()
-            _MODEL_CACHE[key] = ModelPool(device=ctx.config.device, dtype=ctx.config.dtype)
+            _MODEL_CACHE[key] = ModelPool(device=ctx.config.device, dtype=ctx.config.dtype,
+                                          device_map=ctx.config.device_map)
         return _MODEL_CACHE[key].get(spec)
-    key = json.dumps([spec, ctx.config.device, ctx.config.dtype])
+    key = json.dumps([spec, ctx.config.device, ctx.config.dtype, ctx.config.device_map])
     if key not in _MODEL_CACHE:
         _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = load_model(spec, device=ctx.config.device, dtype=ctx.config.dtype)
+        _MODEL_CACHE[key] = load_model(spec, device=ctx.config.device, dtype=ctx.config.dtype,
+                                       device_map=ctx.config.device_map)
     return _MODEL_CACHE[key]
 
 
