@@ -32,7 +32,8 @@ def tiny_config(model: str, runs_root: Path, **changes: Any) -> dict[str, Any]:
         "sharpening": {"n_boot": 50, "n_permutations": 20, "expression_rows": 4, "max_new_tokens": 3},
         "sae": {"layer": 1, "d_sae": 32, "k": 4, "total_tokens": 2000, "batch_size": 64, "text_examples": 24,
                 "quality_examples": 4},
-        "steering": {"layer": 1, "alphas": [0.0, 0.1], "n_random": 1, "eval_rows": 6, "n_boot": 100},
+        "steering": {"layer": 1, "alphas": [0.0, 0.1], "n_random": 1, "eval_rows": 6, "n_boot": 100,
+                     "induce_in_base": True},
         "trajectory": {"enabled": True, "n_boot": 50},
     }
     for k, v in changes.items():
@@ -157,6 +158,9 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     assert set(sharp["method"]) == {"bct"}
     q = pd.read_parquet(run / "sae_quality.parquet").set_index("metric")["value"]
     assert q["l0"] <= 4 + 1e-6 and "explained_variance" in q
+    dr = pd.read_parquet(run / "dose_response.parquet")
+    assert set(dr["checkpoint"]) == {"before", "base"}  # steering the organism, and induction in the base model
+    assert set(dr["direction"]) == {"persona", "random:0"} and set(dr["alpha"]) == {0.0, 0.1}
     ab = pd.read_parquet(run / "ablation.parquet")
     assert set(ab["checkpoint"]) == {"before", "after:bct"}
     traj = pd.read_parquet(run / "behaviour_trajectory.parquet")
@@ -230,6 +234,7 @@ def test_sigkill_then_rerun_resumes(tiny_model_dir: Path, tmp_path: Path, monkey
     manifest = json.loads((tmp_path / "killed" / "tiny-e2e" / "manifest.json").read_text())
     skipped = {u.replace(":", "=") for u, v in manifest["units"].items() if v["skipped"]}
     assert finished_before <= skipped
+    assert not list(stages.glob("**/.*.tmp"))  # the killed attempt's scratch directory was cleared
     # the same numbers as a run that was never interrupted (fresh cache and runs root)
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache2"))
     exec(TINY_SCALE, {})

@@ -119,6 +119,8 @@ class SteeringSection(Section):
     kl_budget: float = Field(0.5, gt=0)
     n_boot: int = Field(1000, ge=100)
     ablate_in: tuple[Literal["base", "before", "after"], ...] = ("before", "after")
+    induce_in_base: bool = Field(False, description="also steer the base model with the organism's direction: "
+                                                    "does adding it produce the organism's behaviour?")
 
 
 class TrajectorySection(Section):

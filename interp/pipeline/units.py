@@ -197,6 +197,8 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Mapping[str, Any
     final = ctx.stage_root(unit) / key
     if final.exists():  # a directory without outputs.json cannot exist (atomic), but be safe
         shutil.rmtree(final)
+    for stale in final.parent.glob(f".{key}.*.tmp"):  # scratch of an attempt that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     t0 = time.perf_counter()
     with atomic_directory(final) as tmp:
         outputs = STAGES[unit.stage](unit, ctx, dep_outputs, tmp)
@@ -527,6 +529,11 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
     dr = dose_response(make_backend("hf", lm), vec, hook, list(s.alphas), fm, records=records, judge=ctx.config.behaviour.judge,
                        n_random=s.n_random, kl_budget=s.kl_budget, n_boot=s.n_boot, seed=seed)
     dr = dr.assign(checkpoint="before", seed=seed)
+    if s.induce_in_base:  # induction: the organism's direction added to the base model
+        base = dose_response(make_backend("hf", _load(ctx, ctx.config.model)), vec, hook, list(s.alphas), fm,
+                             records=records, judge=ctx.config.behaviour.judge, n_random=s.n_random,
+                             kl_budget=s.kl_budget, n_boot=s.n_boot, seed=seed)
+        dr = pd.concat([dr, base.assign(checkpoint="base", seed=seed)], ignore_index=True)
     tables = []
     for role in _ablation_roles(ctx, s.ablate_in):
         lm = _load(ctx, _checkpoint_spec(ctx, role, deps, fm, seed))
