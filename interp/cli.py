@@ -15,41 +15,21 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
-from interp.hooks.names import HOOK_KINDS, HookPoint, all_layers
+from interp.hooks.names import parse_hooks
 
 log = logging.getLogger("interp")
 
 
-def parse_hooks(spec: str, n_layers: int) -> list[str]:
-    """``resid_post`` (every layer), ``resid_post:10-20``, or comma-separated canonical names."""
-    hooks: list[str] = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        kind, _, span = part.partition(":")
-        if kind in HOOK_KINDS:
-            names = all_layers(n_layers, kind)
-            if span:
-                lo, _, hi = span.partition("-")
-                names = names[int(lo) : int(hi or lo) + 1]
-            hooks.extend(names)
-        else:
-            HookPoint.parse(part, n_layers)
-            hooks.append(part)
-    return hooks
-
-
 def _load_dataset(spec: str):  # type: ignore[no-untyped-def]
-    from interp.data import CONTRAST_SETS, load_contrast_set, load_jsonl
+    from interp.data import load_dataset
 
-    if spec in CONTRAST_SETS:
-        return load_contrast_set(spec)
-    path = Path(spec)
-    if path.is_file():
-        return load_jsonl(path)
-    raise SystemExit(f"--dataset {spec!r}: not a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file.")
+    try:
+        return load_dataset(spec)
+    except ValueError as e:
+        raise SystemExit(f"--dataset: {e}") from None
 
 
 def _format_summary(summary: pd.DataFrame) -> str:

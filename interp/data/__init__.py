@@ -11,7 +11,7 @@ from interp.data.constants import CONTRAST_SETS, FAILURE_MODES, SPLITS
 from interp.data.jsonl import dumps_jsonl, load_jsonl, record_from_dict, write_jsonl
 from interp.data.paper import PAPER_REPOSITORY, PAPER_SIZES, load_paper_split, load_rubric
 from interp.data.schema import ROLES, ChatRecord, DataError, Dataset, Message, fingerprint_records
-from interp.data.shipped import data_card, load_contrast_set, load_shipped, shipped_root
+from interp.data.shipped import data_card, load_contrast_set, load_dataset, load_shipped, shipped_root
 
 __all__ = [
     "CONTRAST_SETS",
@@ -28,6 +28,7 @@ __all__ = [
     "dumps_jsonl",
     "fingerprint_records",
     "load_contrast_set",
+    "load_dataset",
     "load_jsonl",
     "load_paper_split",
     "load_rubric",

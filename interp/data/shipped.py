@@ -46,6 +46,17 @@ def load_contrast_set(name: str) -> Dataset:
     return _load(shipped_root().joinpath("contrast", f"{name}.jsonl"), f"contrast/{name}")
 
 
+def load_dataset(spec: str) -> Dataset:
+    """A shipped contrast set by name (:data:`CONTRAST_SETS`) or a JSONL file by path."""
+    from pathlib import Path
+
+    if spec in CONTRAST_SETS:
+        return load_contrast_set(spec)
+    if Path(spec).is_file():
+        return load_jsonl(Path(spec))
+    raise ValueError(f"{spec!r} is not a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file")
+
+
 def data_card() -> str:
     """The text of ``shipped/DATA_CARD.md``."""
     return shipped_root().joinpath("DATA_CARD.md").read_text(encoding="utf-8")

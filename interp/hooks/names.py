@@ -56,3 +56,20 @@ def all_layers(n_layers: int, kind: HookKind = "resid_post") -> list[str]:
 
 def layer_of(name: str) -> int:
     return HookPoint.parse(name).layer
+
+
+def parse_hooks(spec: str, n_layers: int) -> list[str]:
+    """``resid_post`` (every layer), ``resid_post:10-20``, or comma-separated canonical names."""
+    hooks: list[str] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        kind, _, span = part.partition(":")
+        if kind in HOOK_KINDS:
+            names = all_layers(n_layers, kind)
+            if span:
+                lo, _, hi = span.partition("-")
+                names = names[int(lo) : int(hi or lo) + 1]
+            hooks.extend(names)
+        else:
+            HookPoint.parse(part, n_layers)
+            hooks.append(part)
+    return hooks

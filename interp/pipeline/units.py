@@ -249,16 +249,15 @@ def _load(ctx: Context, spec: str) -> Any:
 
 
 def _hooks(ctx: Context, n_layers: int) -> list[str]:
-    from interp.cli import parse_hooks
+    from interp.hooks.names import parse_hooks
 
     return parse_hooks(ctx.config.capture.hooks, n_layers)
 
 
 def _contrast(ctx: Context) -> Any:
-    from interp.data import CONTRAST_SETS, load_contrast_set, load_jsonl
+    from interp.data import load_dataset
 
-    name = ctx.config.capture.contrast
-    data = load_contrast_set(name) if name in CONTRAST_SETS else load_jsonl(Path(name))
+    data = load_dataset(ctx.config.capture.contrast)
     n = ctx.config.capture.max_examples
     return data.head(n) if n else data
 
