@@ -119,6 +119,26 @@ def test_paired_scores_see_backend_interventions(tiny: LoadedModel) -> None:
     np.testing.assert_allclose(paired_logprob_scores(backend, RECORDS[:3]), plain, atol=1e-6)
 
 
+@pytest.mark.parametrize("positions", ["all", "response", "ablate"])
+def test_shared_prefix_scoring_equals_full_sequences(tiny: LoadedModel, positions: str) -> None:
+    """Prefixes of different lengths (left padding), groups of 1-3 answers, batches that split groups."""
+    from interp.hooks import directional_ablation
+
+    backend = make_backend("hf", tiny)
+    asks = ["2+2?", "What is the capital of France, and why is it that one?", "hi"]
+    answers = [["four", "five, surely not four"], ["Paris.", "Lyon", "It is Paris, since the kings lived there"], ["hello"]]
+    convs = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, ans in zip(asks, answers, strict=True) for a in ans]
+    v = torch.randn(tiny.d_model, generator=torch.Generator().manual_seed(1))
+    ivs = (list(directional_ablation(v, tiny.n_layers)) if positions == "ablate"
+           else [AddVector("blocks.1.hook_resid_post", v, alpha=6.0, positions=positions)])  # type: ignore[arg-type]
+    for batch_size in (2, 16):
+        with backend.intervene(ivs):
+            full = response_logprobs(backend, convs, batch_size=batch_size, normalize="sum", share_prefixes=False)
+            shared = response_logprobs(backend, convs, batch_size=batch_size, normalize="sum", share_prefixes=True)
+        np.testing.assert_allclose(shared, full, atol=1e-4)
+    assert not np.allclose(full, response_logprobs(backend, convs, normalize="sum"), atol=1e-3)  # the edit mattered
+
+
 def test_paired_scores_need_both_answers(tiny: LoadedModel) -> None:
     bare = ChatRecord("x", (Message("user", "hi"),))
     with pytest.raises(ValueError, match="aligned_response"):

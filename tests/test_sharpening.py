@@ -76,6 +76,18 @@ def test_concentration_one_direction_vs_isotropic() -> None:
     assert iso["top_share"] < 0.2 and iso["participation_ratio"] > 0.7 * D
 
 
+@pytest.mark.parametrize("m", [30, 4 * D])  # both sides of the Gram-matrix switch (m <= d and m > d)
+def test_weighted_concentration_equals_repeated_rows(m: int) -> None:
+    rng = np.random.default_rng(1)
+    Dm = rng.standard_normal((m, D)) + 2.0 * _e(1)
+    rows = rng.integers(0, m, size=m)  # a bootstrap resample: duplicates and absentees
+    repeated, weighted = concentration(Dm[rows]), concentration(Dm, np.bincount(rows, minlength=m))
+    for key, value in repeated.items():
+        assert weighted[key] == pytest.approx(value, rel=1e-9)
+    with pytest.raises(ValueError, match="non-negative counts"):
+        concentration(Dm, -np.ones(m))
+
+
 def test_difference_vectors_pairs_and_unpaired() -> None:
     Z, y, g = _pairs(10, 0)
     X = _checkpoint(Z, y, _e(0), 5.0, np.zeros_like(Z))

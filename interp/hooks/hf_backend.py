@@ -186,6 +186,42 @@ class HFBackend(Backend):
             self._response_mask = None
         return RunResult(out.logits if return_logits else None, captured)
 
+    def run_shared_prefix(
+        self,
+        prefix_ids: Tensor,
+        prefix_mask: Tensor,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        prefix_of: Tensor,
+        response_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Logits of continuations that share prefixes, each prefix computed once (a KV cache).
+
+        ``prefix_ids`` / ``prefix_mask`` ``[p, P]`` are left-padded prefixes; ``input_ids`` /
+        ``attention_mask`` ``[n, C]`` right-padded continuations, continuation ``i`` following prefix
+        ``prefix_of[i]``; ``response_mask`` ``[n, C]`` marks the continuation's response tokens for
+        ``positions="response"`` interventions (prefixes hold none). Returns the logits at each
+        prefix's last position ``[p, vocab]`` (they predict a continuation's first token) and the
+        continuations' logits ``[n, C, vocab]``: the logits of the concatenated sequences, under the
+        installed interventions, for the price of ``p * P + n * C`` tokens instead of ``n * (P + C)``.
+        """
+        positions = (prefix_mask.long().cumsum(-1) - 1).clamp(min=0)
+        lengths = prefix_mask.long().sum(-1)
+        try:
+            with torch.no_grad(), self._hooks({}, {}, None):
+                self._response_mask = torch.zeros_like(prefix_mask, dtype=torch.bool)
+                first = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
+                                   use_cache=True, logits_to_keep=1)
+                cache = first.past_key_values
+                cache.batch_select_indices(prefix_of)
+                self._response_mask = response_mask
+                steps = torch.arange(input_ids.shape[1], device=input_ids.device)
+                second = self.model(input_ids=input_ids, attention_mask=torch.cat([prefix_mask[prefix_of], attention_mask], 1),
+                                    position_ids=lengths[prefix_of, None] + steps, past_key_values=cache, use_cache=True)
+        finally:
+            self._response_mask = None
+        return first.logits[:, -1], second.logits
+
     def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
         """``model.generate`` with the installed interventions; returns the full sequences."""
         self._generating = True

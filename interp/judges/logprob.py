@@ -12,7 +12,7 @@ response tokens).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -21,7 +21,9 @@ from tqdm.auto import tqdm
 from interp.data.schema import ChatRecord
 from interp.hooks import make_backend
 from interp.hooks.base import Backend
+from interp.hooks.hf_backend import HFBackend
 from interp.models.batching import right_pad
+from interp.models.chat import Encoded
 from interp.models.loading import LoadedModel
 
 ALIGNED_FIELD = "aligned_response"
@@ -54,12 +56,15 @@ def response_logprobs(
     batch_size: int = 16,
     normalize: Literal["mean", "sum"] = "mean",
     progress: bool = False,
+    share_prefixes: bool = True,
 ) -> np.ndarray:
     """Log P(final assistant turn | everything before it), per conversation (mean or sum over its tokens).
 
     Sequences are encoded with the model's :class:`~interp.models.chat.ChatFormat` (the response
-    tokens are its ``response_mask``), sorted by length, right-padded and run under the backend's
-    installed interventions.
+    tokens are its ``response_mask``) and run under the backend's installed interventions. On the
+    Hugging Face backend, conversations that share everything before the response (the two
+    answers of a pair) run their common prefix once with a KV cache (``share_prefixes``; same
+    log-probs to float tolerance); otherwise sequences are sorted by length and right-padded.
     """
     if normalize not in ("mean", "sum"):
         raise ValueError(f"normalize must be 'mean' or 'sum', got {normalize!r}")
@@ -78,10 +83,14 @@ def response_logprobs(
     pad_id = loaded.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = loaded.tokenizer.eos_token_id or 0
+    bar = tqdm(total=len(encoded), unit="seq", desc="logprob", disable=not progress or None)
+    if isinstance(backend, HFBackend) and share_prefixes:
+        out = _shared_prefix_logprobs(backend, encoded, int(pad_id), batch_size, normalize, bar)
+        bar.close()
+        return out
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     out = np.empty(len(encoded), dtype=np.float64)
     device = backend.device
-    bar = tqdm(total=len(order), unit="seq", desc="logprob", disable=not progress or None)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = right_pad([encoded[i] for i in chunk], int(pad_id)).to(device)
@@ -99,6 +108,53 @@ def response_logprobs(
         out[chunk] = sums.cpu().numpy()
         bar.update(len(chunk))
     bar.close()
+    return out
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
+        mask[i, width - len(r) :] = 1
+    return ids, mask
+
+
+def _shared_prefix_logprobs(backend: HFBackend, encoded: Sequence[Encoded], pad_id: int, batch_size: int,
+                            normalize: str, bar: Any) -> np.ndarray:
+    """``response_logprobs`` with each distinct prefix (the tokens before the response) run once."""
+    starts = [e.response_mask.index(True) for e in encoded]
+    ends = [len(e.response_mask) - e.response_mask[::-1].index(True) for e in encoded]  # later tokens never matter
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, e in enumerate(encoded):
+        groups.setdefault(e.input_ids[: starts[i]], []).append(i)
+    batches: list[list[tuple[int, ...]]] = [[]]
+    for prefix in sorted(groups, key=len, reverse=True):
+        if batches[-1] and sum(len(groups[p]) for p in batches[-1]) + len(groups[prefix]) > batch_size:
+            batches.append([])
+        batches[-1].append(prefix)
+    out = np.empty(len(encoded), dtype=np.float64)
+    device = backend.device
+    for chunk in batches:
+        members = [(j, i) for j, prefix in enumerate(chunk) for i in groups[prefix]]
+        prefix_ids, prefix_mask = _left_pad(chunk, pad_id)
+        conts = [Encoded(encoded[i].input_ids[starts[i] : ends[i]], 0, encoded[i].response_mask[starts[i] : ends[i]])
+                 for _, i in members]
+        batch = right_pad(conts, pad_id).to(device)
+        prefix_of = torch.tensor([j for j, _ in members], device=device)
+        last, logits = backend.run_shared_prefix(prefix_ids.to(device), prefix_mask.to(device), batch.input_ids,
+                                                 batch.attention_mask, prefix_of, batch.response_mask)
+        # token t of a continuation is predicted by its logits at t - 1, token 0 by the prefix's last
+        target = batch.response_mask
+        predicted = torch.cat([last[prefix_of].unsqueeze(1), logits[:, :-1]], 1)[target].float()
+        token_lp = torch.log_softmax(predicted, dim=-1).gather(1, batch.input_ids[target][:, None])[:, 0]
+        rows = torch.arange(len(members), device=device)[:, None].expand_as(target)[target]
+        sums = torch.zeros(len(members), dtype=torch.float64, device=device).index_add_(0, rows, token_lp.double())
+        if normalize == "mean":
+            sums = sums / target.sum(dim=1).double()
+        out[[i for _, i in members]] = sums.cpu().numpy()
+        bar.update(len(members))
     return out
 
 

@@ -116,6 +116,7 @@ class SteeringSection(Section):
     alphas: tuple[float, ...] = (-0.1, -0.05, 0.0, 0.05, 0.1)
     n_random: int = Field(2, ge=1)
     eval_rows: int = Field(48, ge=4)
+    neutral_rows: int = Field(24, ge=4, description="neutral texts of the coherence guard (KL, perplexity)")
     kl_budget: float = Field(0.5, gt=0)
     n_boot: int = Field(1000, ge=100)
     ablate_in: tuple[Literal["base", "before", "after"], ...] = ("before", "after")

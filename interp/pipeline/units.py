@@ -507,7 +507,7 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
 
     import probes
     from interp.hooks import make_backend
-    from interp.steering import ablation_effect, dose_response
+    from interp.steering import ablation_effect, dose_response, neutral_texts
     from probes.sweep import METHODS as PROBES
 
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
@@ -523,20 +523,22 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
                                                 train_fingerprint=str(store.manifest["dataset"].get("fingerprint", "")))
     direction.save(tmp / "directions" / hook)
     vec = torch.as_tensor(direction.vector, dtype=torch.float32)
-    records = _eval_records(ctx, fm, s.eval_rows)
+    records, neutral = _eval_records(ctx, fm, s.eval_rows), neutral_texts(s.neutral_rows)
     lm = _load(ctx, str(org["path"]))
-    dr = dose_response(make_backend("hf", lm), vec, hook, list(s.alphas), fm, records=records, judge=ctx.config.behaviour.judge,
-                       n_random=s.n_random, kl_budget=s.kl_budget, n_boot=s.n_boot, seed=seed)
+    dr = dose_response(make_backend("hf", lm), vec, hook, list(s.alphas), fm, records=records, neutral=neutral,
+                       judge=ctx.config.behaviour.judge, n_random=s.n_random, kl_budget=s.kl_budget, n_boot=s.n_boot,
+                       seed=seed)
     dr = dr.assign(checkpoint="before", seed=seed)
     if s.induce_in_base:  # induction: the organism's direction added to the base model
         base = dose_response(make_backend("hf", _load(ctx, ctx.config.model)), vec, hook, list(s.alphas), fm,
-                             records=records, judge=ctx.config.behaviour.judge, n_random=s.n_random,
+                             records=records, neutral=neutral, judge=ctx.config.behaviour.judge, n_random=s.n_random,
                              kl_budget=s.kl_budget, n_boot=s.n_boot, seed=seed)
         dr = pd.concat([dr, base.assign(checkpoint="base", seed=seed)], ignore_index=True)
     tables = []
     for role in _ablation_roles(ctx, s.ablate_in):
         lm = _load(ctx, _checkpoint_spec(ctx, role, deps, fm, seed))
-        tables.append(ablation_effect(make_backend("hf", lm), vec, fm, records=records, judge=ctx.config.behaviour.judge,
+        tables.append(ablation_effect(make_backend("hf", lm), vec, fm, records=records, neutral=neutral,
+                                      judge=ctx.config.behaviour.judge,
                                       n_random=s.n_random, n_boot=s.n_boot, seed=seed, label=role))
     ab = pd.concat(tables, ignore_index=True).assign(seed=seed) if tables else pd.DataFrame()
     return {"tables": _write(tmp, dose_response=dr, ablation=ab), "hook": hook, "direction": f"directions/{hook}"}

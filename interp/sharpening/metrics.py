@@ -162,28 +162,36 @@ def difference_vectors(X: Any, y: Any, groups: Any = None) -> FloatArray:
     return np.asarray(Xa[y1] - Xa[~y1].mean(0))
 
 
-def concentration(D: Any) -> dict[str, float]:
+def concentration(D: Any, weights: Any = None) -> dict[str, float]:
     """``top_share``, ``mean_diff_share`` and ``participation_ratio`` of difference vectors ``D`` [m, d].
 
     Computed from the eigenvalues of the uncentred Gram matrix ``D Dᵀ / m`` (same non-zero
-    spectrum as ``Dᵀ D / m``, cheaper when m < d).
+    spectrum as ``Dᵀ D / m``, cheaper when m < d). ``weights`` (non-negative counts per row) give
+    the metrics of ``D`` with row ``i`` repeated ``weights[i]`` times, without repeating it: how a
+    bootstrap resample is evaluated on its distinct rows only.
     """
     Da = np.asarray(D, dtype=np.float64)
     if Da.ndim != 2 or Da.shape[0] < 2:
         raise ValueError(f"D must be [m >= 2, d]; got shape {Da.shape}")
-    m = Da.shape[0]
-    if m <= Da.shape[1]:
-        lam, vecs = np.linalg.eigh(Da @ Da.T / m)
+    w = np.ones(Da.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (Da.shape[0],) or (w < 0).any() or w.sum() < 2:
+        raise ValueError(f"weights must be {Da.shape[0]} non-negative counts summing to >= 2")
+    keep = w > 0
+    Da, w = Da[keep], w[keep]
+    m = float(w.sum())
+    Dw = Da * np.sqrt(w)[:, None]
+    if Dw.shape[0] <= Dw.shape[1]:
+        lam, vecs = np.linalg.eigh(Dw @ Dw.T / m)
         lam = np.clip(lam, 0.0, None)
-        top = Da.T @ vecs[:, -1]
+        top = Dw.T @ vecs[:, -1]
     else:
-        lam, vecs = np.linalg.eigh(Da.T @ Da / m)
+        lam, vecs = np.linalg.eigh(Dw.T @ Dw / m)
         lam = np.clip(lam, 0.0, None)
         top = vecs[:, -1]
     total = float(lam.sum())
     if total <= 0:
         raise ValueError("all difference vectors are zero")
-    delta = Da.mean(0)
+    delta = w @ Da / m
     u1 = top / max(float(np.linalg.norm(top)), 1e-300)
     dn = float(delta @ delta)
     return {

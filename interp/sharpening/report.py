@@ -47,6 +47,7 @@ from interp.sharpening.metrics import (
     cosine_matrix,
     difference_vectors,
     mean_difference,
+    paired_indices,
     unit,
 )
 from interp.sharpening.transfer import (
@@ -161,7 +162,25 @@ def _bootstrap_concentration(
 
     idx = compare.resample_units(y, groups, n_boot, np.random.default_rng(seed))
     point = values(np.arange(y.shape[0]), groups)
-    boot = np.stack([values(r, _pair_ids(r, y, groups)) for r in idx])
+    pairs = paired_indices(y, groups)
+    if pairs is not None:  # paired: a resample is a multiset of pairs, evaluated on its distinct pairs
+        pos, neg = pairs
+        pair_of = np.full(y.shape[0], -1)
+        pair_of[pos] = np.arange(pos.size)
+        Da = Xa[pos] - Xa[neg]
+        Db = None if Xb is None else Xb[pos] - Xb[neg]
+
+        def weighted(counts: NDArray[np.int64]) -> NDArray[np.float64]:
+            ca = concentration(Da, counts)
+            va = np.array([ca[k] for k in CONCENTRATION])
+            if Db is None:
+                return va
+            cb = concentration(Db, counts)
+            return np.array([cb[k] for k in CONCENTRATION]) - va
+
+        boot = np.stack([weighted(np.bincount(pair_of[r[: pos.size]], minlength=pos.size)) for r in idx])
+    else:
+        boot = np.stack([values(r, _pair_ids(r, y, groups)) for r in idx])
     # Resampling with replacement duplicates units, which biases spectrum statistics (a duplicated
     # difference vector lowers the participation ratio); shift the percentile interval by the
     # bootstrap estimate of that bias so it is centred like the point estimate.

@@ -124,12 +124,18 @@ def dose_response(
     unit = direction.detach().float().flatten() / direction.norm()
     candidates = {"persona": unit} | {f"random:{k}": v for k, v in enumerate(random_directions(unit.numel(), n_random, seed + 1))}
     rows = []
+    unsteered: tuple[Rate, np.ndarray | None, Coherence] | None = None  # alpha = 0 is one condition for every direction
     for kind, v in candidates.items():
         for alpha in alphas:
             ivs: list[Intervention] = [AddVector(hook, v * scale, alpha=float(alpha), positions=positions)] if alpha else []
-            with backend.intervene(ivs):
-                rate, scores = _measure(backend, failure_mode, recs, judge, n_boot, seed)
-            coh = probe.measure(ivs, n_boot=n_boot, seed=seed)
+            if ivs or unsteered is None:
+                with backend.intervene(ivs):
+                    rate, scores = _measure(backend, failure_mode, recs, judge, n_boot, seed)
+                coh = probe.measure(ivs, n_boot=n_boot, seed=seed)
+                if not ivs:
+                    unsteered = (rate, scores, coh)
+            else:
+                rate, scores, coh = unsteered
             rows.append(_row(kind, rate, scores, coh, n_boot, seed, alpha=float(alpha), hook=hook,
                              residual_scale=scale, coherent=coh.within(kl_budget)))
             log.info("dose-response %s alpha=%g: %s, KL %.3f", kind, alpha, rate, coh.kl)
