@@ -145,7 +145,7 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     assert result.ok, result.failed
     run = result.run_dir
     for name in ("behaviour", "layers", "sharpening", "cosine_matrix", "sae_quality", "sae_latents", "sae_diff",
-                 "dose_response", "ablation", "behaviour_trajectory", "trajectory"):
+                 "sae_latents_needed", "dose_response", "ablation", "behaviour_trajectory", "trajectory"):
         assert (run / f"{name}.parquet").is_file(), name
     beh = pd.read_parquet(run / "behaviour.parquet")
     assert {"base", "before", "after:bct", "before - base", "after:bct - before"} == set(beh["checkpoint"])
@@ -158,6 +158,12 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     assert set(sharp["method"]) == {"bct"}
     q = pd.read_parquet(run / "sae_quality.parquet").set_index("metric")["value"]
     assert q["l0"] <= 4 + 1e-6 and "explained_variance" in q
+    needed = pd.read_parquet(run / "sae_latents_needed.parquet")
+    assert set(needed["checkpoint"]) == {"before", "after:bct"} and needed["auroc"].between(0, 1).all()
+    assert needed["probe_auroc"].between(0, 1).all()
+    # alpha = 0 is one measurement shared by every direction
+    dr0 = pd.read_parquet(run / "dose_response.parquet").query("alpha == 0 and checkpoint == 'before'")
+    assert dr0["margin"].nunique() == 1 and (dr0["kl"] == 0).all()
     dr = pd.read_parquet(run / "dose_response.parquet")
     assert set(dr["checkpoint"]) == {"before", "base"}  # steering the organism, and induction in the base model
     assert set(dr["direction"]) == {"persona", "random:0"} and set(dr["alpha"]) == {0.0, 0.1}

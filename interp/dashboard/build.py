@@ -434,6 +434,15 @@ def render_sae(run: RunData, page: Page) -> str:
             page.add_summary("SAE", f"best persona latent{' · ' + title if title else ''}",
                              f"#{int(best['latent'])}: AUROC {fmt(best['auroc'])}")
         parts.append(raw_table("sae_latents", latents))
+    needed = run.get("sae_latents_needed")
+    if needed is not None and {"checkpoint", "k", "auroc", "probe_auroc", "k_needed"} <= set(needed.columns):
+        parts.append("<h3>Latents needed to match the probe</h3><p class=\"lead\">Cross-validated AUROC of a "
+                     "difference-of-means probe on the top-k persona latents, against the probe on raw activations "
+                     "(fewer latents needed = a more concentrated representation).</p>")
+        parts.append(page.figure(F.latents_needed_figure(needed), "sae-latents-needed"))
+        summary = needed.groupby("checkpoint", sort=False)[["probe_auroc", "k_needed"]].first().reset_index()
+        parts.append(html_table(summary))
+        parts.append(raw_table("sae_latents_needed", needed))
     diff = run.get("sae_diff")
     if diff is not None:
         parts.append("<h3>Model diffing: latents that moved most</h3>")

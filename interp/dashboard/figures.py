@@ -278,6 +278,20 @@ def sae_diff_figure(diff: pd.DataFrame, title: str) -> go.Figure:
     return finish(fig, title)
 
 
+def latents_needed_figure(table: pd.DataFrame, title: str = "AUROC of a probe on the top-k persona latents") -> go.Figure:
+    """AUROC vs k per checkpoint (log x), each checkpoint's raw-activation probe AUROC as a dotted line."""
+    fig = go.Figure()
+    for i, (ckpt, part) in enumerate(table.groupby("checkpoint", sort=False)):
+        color = FIXED_COLORS.get(str(ckpt), PALETTE[i % len(PALETTE)])
+        part = part.sort_values("k")
+        fig.add_trace(go.Scatter(x=part["k"], y=part["auroc"], mode="lines+markers", name=str(ckpt),
+                                 line={"color": color}, hovertemplate="k=%{x}: AUROC %{y:.3f}<extra>" + str(ckpt) + "</extra>"))
+        fig.add_hline(y=float(part["probe_auroc"].iloc[0]), line={"color": color, "width": 1, "dash": "dot"})
+    fig.update_xaxes(title_text="top-k persona latents", type="log")
+    fig.update_yaxes(title_text="held-out AUROC (dotted: raw-activation probe)")
+    return finish(fig, title)
+
+
 # ---------------------------------------------------------------- steering
 
 def dose_response_figure(table: pd.DataFrame, title: str) -> go.Figure:

@@ -26,6 +26,7 @@ KNOWN_TABLES = (
     "sae_latents",
     "sae_examples",
     "sae_quality",
+    "sae_latents_needed",
     "sae_diff",
     "dose_response",
     "behaviour_trajectory",

@@ -474,19 +474,36 @@ def stage_sae(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path) -> d
     latents = latents.assign(checkpoint="before", hook=hook, failure_mode=fm, seed=seed)
     persona = latents["latent"].head(8).tolist()
     diffs, sharp = [], []
+    needed = [_latents_needed(sae, before, hook, seed).assign(checkpoint="before")]
     for m in ctx.config.methods:
         after = _store(deps[f"capture/{ckpt_id(fm, seed, f'after:{m}')}"])
         xa = after.load(hook).float()
+        needed.append(_latents_needed(sae, after, hook, seed).assign(checkpoint=f"after:{m}", method=m))
         d = diff_latents(sae, xb, xa, persona=persona, top=20, seed=seed)
         diffs.append(d.assign(checkpoint=f"after:{m}-before", method=m, hook=hook, failure_mode=fm, seed=seed))
         sh = latent_sharpening(sae, xb, y, xa, after.labels(), persona)
         sharp.append(sh.assign(checkpoint=f"after:{m}-before", method=m, hook=hook, failure_mode=fm, seed=seed))
-    tables = {"sae_quality": q, "sae_latents": latents, "sae_examples": examples.assign(failure_mode=fm, seed=seed)}
+    tables = {"sae_quality": q, "sae_latents": latents, "sae_examples": examples.assign(failure_mode=fm, seed=seed),
+              "sae_latents_needed": pd.concat(needed, ignore_index=True).assign(hook=hook, failure_mode=fm, seed=seed)}
     if diffs:
         tables |= {"sae_diff": pd.concat(diffs, ignore_index=True),
                    "sae_latent_sharpening": pd.concat(sharp, ignore_index=True)}
     return {"tables": _write(tmp, **tables), "sae_dir": str(tmp.name), "hook": hook,
             "explained_variance": float(quality.get("explained_variance", float("nan")))}
+
+
+def _latents_needed(sae: Any, store: Any, hook: str, seed: int) -> pd.DataFrame:
+    """Concentration in SAE terms: how many latents a probe needs to match the raw-activation probe's AUROC."""
+    from interp.sae.latents import latents_to_reach_auroc
+    from interp.sharpening.metrics import auroc
+    from interp.sharpening.transfer import cross_fitted_scores
+
+    x, y = store.load(hook).float().numpy(), store.labels()
+    rows = store.rows()
+    groups = rows["group"].to_numpy() if rows["group"].notna().all() else None
+    target = float(auroc(y, cross_fitted_scores({hook: x}, y, groups, random_state=seed)[hook]))
+    k, table = latents_to_reach_auroc(sae, x, y, target, groups=groups, random_state=seed)
+    return table.assign(probe_auroc=target, k_needed=float("nan") if k is None else float(k))
 
 
 def _record_text(record: Any) -> str:
