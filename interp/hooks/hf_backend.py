@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from interp.hooks.base import Backend, Reducer, RunResult
+from interp.hooks.base import Backend, Reducer, RunResult, decode_step_mask
 from interp.hooks.interventions import Intervention
 from interp.hooks.names import HookPoint
 
@@ -103,7 +103,7 @@ class HFBackend(Backend):
 
     def _mask_for(self, x: Tensor) -> Tensor | None:
         if self._generating:  # with a KV cache, decode steps see one new (generated) token each
-            return torch.full(x.shape[:2], x.shape[1] == 1, dtype=torch.bool, device=x.device)
+            return decode_step_mask(x)
         return self._response_mask
 
     def _edit(self, ivs: list[Intervention]) -> Callable[[Tensor], Tensor]:
