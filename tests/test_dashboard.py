@@ -16,7 +16,7 @@ from interp.dashboard.demo import ALL_TABLES, write_demo_run
 
 # demo run: layers 1, sharpening 5 (separability, deltas, stability, concentration, projection),
 # cosine heatmap 1, SAE latents 1, dose-response 1, ablation 1, behaviour 1
-EXPECTED_FIGURES = 12
+EXPECTED_FIGURES = 14
 PLOT_DIV = re.compile(r'<div id="(fig-[^"]+)" class="plotly-graph-div"')
 
 
@@ -46,7 +46,8 @@ def test_one_plotly_div_per_expected_figure(demo_run: tuple[Path, str]) -> None:
     assert len(set(ids)) == len(ids)
     assert text.count("Plotly.newPlot(") == EXPECTED_FIGURES
     for prefix in ("fig-layers", "fig-sharp-sep", "fig-sharp-delta", "fig-cosine", "fig-sae-latents",
-                   "fig-dose", "fig-ablation", "fig-behaviour", "fig-trajectory"):
+                   "fig-dose", "fig-ablation", "fig-behaviour", "fig-trajectory", "fig-convergence",
+                   "fig-convergence-ablation"):
         assert any(i.startswith(prefix) for i in ids), prefix
 
 

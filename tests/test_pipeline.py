@@ -208,6 +208,35 @@ def test_a_failed_unit_blocks_only_its_dependants(tiny_model_dir: Path, tmp_path
     assert not result.ok
 
 
+@pytest.mark.usefixtures("tiny_scale")
+def test_two_organisms_get_a_convergence_unit(tiny_model_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    one = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[]))
+    assert not [u for u in plan(one) if u.stage == "convergence"]  # one organism: nothing to converge
+    config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[],
+                                      failure_modes=["sycophancy", "emergent_misalignment"],
+                                      sae={"enabled": False}, steering={"enabled": False, "layer": 1, "n_random": 1,
+                                                                         "eval_rows": 6, "n_boot": 100},
+                                      trajectory={"enabled": False}, convergence={"n_boot": 50}))
+    result = run_experiment(config, out=tmp_path / "artifacts", only=["convergence"], progress=False)
+    assert result.ok, result.failed
+    conv = pd.read_parquet(result.run_dir / "convergence.parquet")
+    organisms = {"sycophancy/s3/before", "emergent_misalignment/s3/before"}
+    assert set(conv["metric"]) == {"cosine", "shift_cosine", "transfer_auroc", "cosine_to_base"}
+    assert set(conv["a"]) | set(conv["b"]) == organisms | {"base"} and conv["layer"].nunique() == 3
+    cos = conv[conv["metric"] == "cosine"]
+    assert cos["value"].between(-1, 1).all() and (cos["ci_low"] <= cos["ci_high"]).all()
+    ab = pd.read_parquet(result.run_dir / "convergence_ablation.parquet")
+    assert set(ab["checkpoint"]) == organisms
+    for ck, other in (("sycophancy/s3/before", "emergent_misalignment/s3/before"),
+                      ("emergent_misalignment/s3/before", "sycophancy/s3/before")):
+        got = list(ab[ab["checkpoint"] == ck]["direction"])
+        assert got == ["untouched", "ablated:persona", f"ablated:from:{other}", "ablated:random:0"]
+    html = (result.run_dir / "index.html").read_text()
+    assert 'id="section-convergence"' in html and "shift_cosine" in html
+
+
 def test_sigkill_then_rerun_resumes(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kill a run with SIGKILL after some units finished; the rerun skips them and gives the same numbers
     as an uninterrupted run."""

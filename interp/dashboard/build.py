@@ -46,6 +46,7 @@ SECTIONS = (
     ("steering", "Steering & ablation"),
     ("behaviour", "Behaviour"),
     ("trajectory", "Training trajectory"),
+    ("convergence", "Convergence across organisms"),
     ("manifest", "Manifest"),
     ("files", "Files"),
 )
@@ -547,6 +548,38 @@ def render_trajectory(run: RunData, page: Page) -> str:
     return "".join(parts)
 
 
+def render_convergence(run: RunData, page: Page) -> str:
+    conv, ab = run.get("convergence"), run.get("convergence_ablation")
+    if conv is None and ab is None:
+        return missing("convergence", "convergence between organisms (needs two or more failure modes or seeds)")
+    parts = ['<p class="lead">Per pair of organisms, per layer: the cosine between their persona directions, '
+             "the cosine between their <em>changes</em> of it relative to the base model (<code>shift_cosine</code>: "
+             "inheriting the base's direction makes the plain cosine high by itself), each organism's cosine to the "
+             "base, and the transfer AUROC of one organism's direction on the other's activations. Bands: bootstrap "
+             "95% intervals; filled markers: BH p_adj &lt; 0.05 against a random direction.</p>"]
+    if conv is not None:
+        t = conv.assign(pair=[f"{b} ← {a}" if m == "transfer_auroc" else f"{a} ~ {b}"
+                              for a, b, m in zip(conv["a"], conv["b"], conv["metric"], strict=True)])
+        metrics = [m for m in ("cosine", "shift_cosine", "cosine_to_base", "transfer_auroc") if m in set(t["metric"])]
+        parts.append(page.figure(F.metric_panels(t, metrics, "Convergence of the persona direction", page.palette,
+                                                 series=("pair",), significance=True), "convergence"))
+        shift = t[t["metric"] == "shift_cosine"]
+        for pair, g in shift.groupby("pair", sort=False):
+            r = g.loc[g["value"].idxmax()]
+            page.add_summary("convergence", str(pair), f"shift cosine {fmt_ci(r['value'], r['ci_low'], r['ci_high'])} "
+                             f"at layer {int(r['layer'])}", f"{int((g['p_adj'] < 0.05).sum())}/{len(g)} layers p_adj < 0.05")
+        parts.append(raw_table("convergence", conv))
+    if ab is not None:
+        parts.append("<h3>One organism's direction ablated in another</h3><p class=\"lead\">In each organism: its own "
+                     "direction (<code>ablated:persona</code>), every other organism's "
+                     "(<code>ablated:from:…</code>) and random directions projected out of every layer.</p>")
+        for title, _, part in groups(ab, ("judge",)):
+            parts.append(page.figure(F.ablation_figure(part, f"Cross-organism ablation{' — ' + title if title else ''}"),
+                                     f"convergence-ablation-{title}"))
+        parts.append(raw_table("convergence_ablation", ab))
+    return "".join(parts)
+
+
 def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(obj, dict):
         out: list[tuple[str, str]] = []
@@ -645,6 +678,7 @@ RENDERERS: dict[str, Callable[[RunData, Page], str]] = {
     "steering": render_steering,
     "behaviour": render_behaviour,
     "trajectory": render_trajectory,
+    "convergence": render_convergence,
     "manifest": render_manifest,
     "files": render_files,
 }

@@ -5,7 +5,8 @@ The numbers are made up (seeded), shaped like the real tables: ``layers`` (from
 :data:`interp.sharpening.COLUMNS`), ``cosine_matrix``, ``sae_latents``, ``sae_quality``,
 ``dose_response`` and ``ablation`` (from :mod:`interp.steering.experiments`), ``behaviour``
 (:meth:`interp.judges.Rate.as_dict` rows plus a checkpoint) and the per-epoch ``behaviour_trajectory``
-and ``trajectory`` (:func:`interp.sharpening.trajectory_table`) of ``interp run``.
+and ``trajectory`` (:func:`interp.sharpening.trajectory_table`) of ``interp run``, and ``convergence``
+(:func:`interp.sharpening.convergence_table`) with ``convergence_ablation``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from interp.artifacts import RunDir
 from interp.io import atomic_write_json
 
 ALL_TABLES = ("layers", "sharpening", "cosine_matrix", "sae_latents", "sae_quality", "dose_response", "ablation",
-              "behaviour", "behaviour_trajectory", "trajectory")
+              "behaviour", "behaviour_trajectory", "trajectory", "convergence", "convergence_ablation")
 
 
 def _ci(rng: np.random.Generator, v: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +161,28 @@ def demo_trajectory(n_layers: int, rng: np.random.Generator, failure_mode: str) 
     return pd.DataFrame(beh), pd.DataFrame(traj)
 
 
+def demo_convergence(n_layers: int, rng: np.random.Generator, ablation: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    a, b = "sycophancy/s42/before", "emergent_misalignment/s42/before"
+    rows = []
+    for layer in range(n_layers):
+        bump = np.exp(-((layer - n_layers / 2) ** 2) / 10)
+        for x, y, metric, v in ((a, b, "cosine", 0.9 + 0.08 * bump), (a, b, "shift_cosine", 0.1 + 0.5 * bump),
+                                (a, "base", "cosine_to_base", 0.97), (b, "base", "cosine_to_base", 0.95),
+                                (a, b, "transfer_auroc", 0.8 + 0.1 * bump), (b, a, "transfer_auroc", 0.78 + 0.1 * bump)):
+            v = float(v + 0.01 * rng.standard_normal())
+            p = float(np.exp(-20 * abs(v))) if metric != "transfer_auroc" else np.nan
+            rows.append({"a": x, "b": y, "layer": layer, "hook": f"blocks.{layer}.hook_resid_post",
+                         "probe": "diffmeans", "metric": metric, "value": v, "ci_low": v - 0.05, "ci_high": v + 0.05,
+                         "p": p, "p_adj": p, "n": 240})
+    cross = []
+    for ck, other in ((a, b), (b, a)):
+        part = ablation[ablation["checkpoint"] == "before"].copy()
+        part["checkpoint"] = ck
+        own = part[part["direction"] == "ablated:persona"].assign(direction=f"ablated:from:{other}")
+        cross.append(pd.concat([part, own], ignore_index=True))
+    return pd.DataFrame(rows), pd.concat(cross, ignore_index=True)
+
+
 def write_demo_run(path: str | Path, *, tables: Sequence[str] = ALL_TABLES, n_layers: int = 12, seed: int = 0,
                    failure_mode: str = "emergent_misalignment") -> Path:
     """Write a synthetic run directory holding ``tables`` (any subset of :data:`ALL_TABLES`) and a manifest."""
@@ -186,6 +209,9 @@ def write_demo_run(path: str | Path, *, tables: Sequence[str] = ALL_TABLES, n_la
     if "behaviour_trajectory" in tables or "trajectory" in tables:
         beh, traj = demo_trajectory(n_layers, rng, failure_mode)
         made |= {k: v for k, v in (("behaviour_trajectory", beh), ("trajectory", traj)) if k in tables}
+    if "convergence" in tables or "convergence_ablation" in tables:
+        conv, cross = demo_convergence(n_layers, rng, demo_steering(rng, failure_mode)[1])
+        made |= {k: v for k, v in (("convergence", conv), ("convergence_ablation", cross)) if k in tables}
     for name, frame in made.items():
         run.write_table(name, frame)
     atomic_write_json(run.manifest_path, {

@@ -33,6 +33,8 @@ KNOWN_TABLES = (
     "trajectory",
     "ablation",
     "behaviour",
+    "convergence",
+    "convergence_ablation",
 )
 
 _HOOK_SITE = re.compile(r"hook_(\w+)$")

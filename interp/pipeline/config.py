@@ -133,6 +133,17 @@ class TrajectorySection(Section):
     n_permutations: int = Field(0, ge=0)
 
 
+class ConvergenceSection(Section):
+    """With two or more organisms (failure modes x seeds): do their directions converge, and does one
+    organism's direction ablate another's behaviour? Directions, layer and ablation settings come from
+    ``steering``."""
+
+    enabled: bool = True
+    n_boot: int = Field(200, ge=50)
+    ablate: bool = Field(True, description="ablate each organism's direction (at steering.layer) in every other "
+                                           "organism, beside its own direction and random ones")
+
+
 class ExperimentConfig(Section):
     """One experiment: the organism x method grid to build or use, and what to measure on it."""
 
@@ -157,6 +168,7 @@ class ExperimentConfig(Section):
     sae: SAESection = SAESection()
     steering: SteeringSection = SteeringSection()
     trajectory: TrajectorySection = TrajectorySection()
+    convergence: ConvergenceSection = ConvergenceSection()
     dashboard: bool = True
 
     @field_validator("scale")

@@ -28,7 +28,7 @@ from interp.pipeline.units import Context, Unit, execute, plan, read_table
 log = logging.getLogger(__name__)
 
 TABLES = ("behaviour", "layers", "sharpening", "cosine_matrix", "sae_quality", "sae_latents", "sae_examples", "sae_latents_needed", "sae_diff",
-          "sae_latent_sharpening", "dose_response", "ablation", "behaviour_trajectory", "trajectory")
+          "sae_latent_sharpening", "dose_response", "ablation", "behaviour_trajectory", "trajectory", "convergence", "convergence_ablation")
 
 
 @dataclass

@@ -23,6 +23,7 @@ Checkpoints are named by role: ``base``, ``before`` (the organism) and ``after:<
 | sae | failure mode x seed | sae | SAE (sae-lens format), quality, latents, diffing |
 | steering | failure mode x seed | steering | ``dose_response`` + ``ablation``, the direction |
 | trajectory | failure mode x seed x method | trajectory | per-epoch behaviour and sharpening metrics |
+| convergence | experiment (>= 2 organisms) | convergence, steering | ``convergence`` + ``convergence_ablation`` |
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "sae": ("sae", "capture", "device", "dtype"),
     "steering": ("steering", "probes", "behaviour", "data_root", "device", "dtype"),
     "trajectory": ("trajectory", "behaviour", "capture", "data_root", "device", "dtype"),
+    "convergence": ("convergence", "steering", "behaviour", "data_root", "device", "dtype"),
 }
 
 
@@ -133,6 +135,12 @@ def plan(config: ExperimentConfig) -> list[Unit]:
                     units.append(Unit(f"trajectory/{fm}/s{seed}/{m}", "trajectory",
                                       {"failure_mode": fm, "seed": seed, "method": m},
                                       (f"consistency/{fm}/s{seed}/{m}",), gpu=True))
+    organisms = [(fm, seed) for fm in config.failure_modes for seed in config.seeds]
+    if config.convergence.enabled and len(organisms) >= 2:
+        deps = ("capture/base", *(f"capture/{ckpt_id(fm, seed, 'before')}" for fm, seed in organisms),
+                *(f"organism/{fm}/s{seed}" for fm, seed in organisms))
+        units.append(Unit("convergence", "convergence", {"organisms": [list(o) for o in organisms]}, deps,
+                          gpu=config.convergence.ablate))
     return units
 
 
@@ -522,22 +530,14 @@ def _top_texts(examples: pd.DataFrame, latent: int) -> list[dict[str, Any]]:
 def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
     import torch
 
-    import probes
     from interp.hooks import make_backend
     from interp.steering import ablation_effect, dose_response, neutral_texts
-    from probes.sweep import METHODS as PROBES
 
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
     s = ctx.config.steering
     org = deps[f"organism/{fm}/s{seed}"]
-    store = _store(deps[f"capture/{fm}/s{seed}/before"])
+    direction = _organism_direction(ctx, deps, fm, seed)
     hook = f"blocks.{s.layer}.hook_resid_post"
-    if hook not in store.hooks:
-        raise ValueError(f"steering.layer {s.layer}: {hook} is not captured (capture.hooks = {ctx.config.capture.hooks!r})")
-    probe = PROBES[s.probe]().fit(store.load(hook).numpy(), store.labels())
-    direction = probes.Direction.from_estimator(probe, hook_point=hook, layer=s.layer,
-                                                checkpoint_fingerprint=str(org["fingerprint"]),
-                                                train_fingerprint=str(store.manifest["dataset"].get("fingerprint", "")))
     direction.save(tmp / "directions" / hook)
     vec = torch.as_tensor(direction.vector, dtype=torch.float32)
     records, neutral = _eval_records(ctx, fm, s.eval_rows), neutral_texts(s.neutral_rows)
@@ -559,6 +559,54 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
                                       n_random=s.n_random, n_boot=s.n_boot, seed=seed, label=role))
     ab = pd.concat(tables, ignore_index=True).assign(seed=seed) if tables else pd.DataFrame()
     return {"tables": _write(tmp, dose_response=dr, ablation=ab), "hook": hook, "direction": f"directions/{hook}"}
+
+
+def _organism_direction(ctx: Context, deps: Mapping[str, Any], fm: str, seed: int) -> Any:
+    """The organism's persona direction: ``steering.probe`` fitted at ``steering.layer`` on its contrast capture."""
+    import probes
+    from probes.sweep import METHODS as PROBES
+
+    s = ctx.config.steering
+    store = _store(deps[f"capture/{fm}/s{seed}/before"])
+    hook = f"blocks.{s.layer}.hook_resid_post"
+    if hook not in store.hooks:
+        raise ValueError(f"steering.layer {s.layer}: {hook} is not captured (capture.hooks = {ctx.config.capture.hooks!r})")
+    probe = PROBES[s.probe]().fit(store.load(hook).numpy(), store.labels())
+    return probes.Direction.from_estimator(probe, hook_point=hook, layer=s.layer,
+                                           checkpoint_fingerprint=str(deps[f"organism/{fm}/s{seed}"]["fingerprint"]),
+                                           train_fingerprint=str(store.manifest["dataset"].get("fingerprint", "")))
+
+
+def stage_convergence(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
+    """Do the organisms' directions converge (cosines, shift cosines, transfer), and does one organism's
+    direction ablated in another remove that organism's misalignment, beside its own direction and random ones?"""
+    import torch
+
+    from interp.hooks import make_backend
+    from interp.sharpening import convergence_table
+    from interp.steering import ablation_effect, neutral_texts
+
+    organisms = [(str(fm), int(seed)) for fm, seed in unit.params["organisms"]]
+    names = {ckpt_id(fm, seed, "before"): (fm, seed) for fm, seed in organisms}
+    seed0 = organisms[0][1]
+    stores = {"base": _store(deps["capture/base"])} | {cid: _store(deps[f"capture/{cid}"]) for cid in names}
+    table = convergence_table(stores, base="base", n_boot=ctx.config.convergence.n_boot, seed=seed0)
+    tables = {"convergence": table}
+    if ctx.config.convergence.ablate:
+        s = ctx.config.steering
+        directions = {cid: _organism_direction(ctx, deps, fm, seed) for cid, (fm, seed) in names.items()}
+        for cid, d in directions.items():
+            d.save(tmp / "directions" / cid.replace("/", "-"))
+        vectors = {cid: torch.as_tensor(d.vector, dtype=torch.float32) for cid, d in directions.items()}
+        neutral, frames = neutral_texts(s.neutral_rows), []
+        for cid, (fm, seed) in names.items():
+            named = {"persona": vectors[cid]} | {f"from:{other}": v for other, v in vectors.items() if other != cid}
+            lm = _load(ctx, str(deps[f"organism/{fm}/s{seed}"]["path"]))
+            frames.append(ablation_effect(make_backend("hf", lm), named, fm, records=_eval_records(ctx, fm, s.eval_rows),
+                                          neutral=neutral, judge=ctx.config.behaviour.judge, n_random=s.n_random,
+                                          n_boot=s.n_boot, seed=seed, label=cid).assign(failure_mode=fm, seed=seed))
+        tables["convergence_ablation"] = pd.concat(frames, ignore_index=True)
+    return {"tables": _write(tmp, **tables), "organisms": sorted(names)}
 
 
 def _ablation_roles(ctx: Context, ablate_in: Sequence[str]) -> list[str]:
@@ -606,4 +654,5 @@ STAGES: dict[str, Callable[[Unit, Context, Mapping[str, Any], Path], dict[str, A
     "sae": stage_sae,
     "steering": stage_steering,
     "trajectory": stage_trajectory,
+    "convergence": stage_convergence,
 }

@@ -5,6 +5,7 @@
 - :mod:`interp.sharpening.compare` — paired bootstrap, permutation tests, BH/Holm, controls.
 - :mod:`interp.sharpening.transfer` — directions per hook, cross-fitted and transferred scores.
 - :mod:`interp.sharpening.report` — the tidy tables (sharpening, trajectory, expression shift).
+- :mod:`interp.sharpening.convergence` — do different organisms converge on one direction.
 - :mod:`interp.sharpening.plots` — metric-vs-layer, cosine heatmap, trajectory plots.
 """
 
@@ -16,6 +17,7 @@ from interp.sharpening.compare import (
     paired_bootstrap_scores,
     permutation_test_scores,
 )
+from interp.sharpening.convergence import CONVERGENCE_COLUMNS, convergence_table
 from interp.sharpening.metrics import auroc, cohens_d, concentration, cosine, difference_vectors, fisher
 from interp.sharpening.report import (
     COLUMNS,
@@ -29,6 +31,7 @@ from interp.sharpening.transfer import cross_fitted_scores, fit_directions, tran
 
 __all__ = [
     "COLUMNS",
+    "CONVERGENCE_COLUMNS",
     "CheckpointActs",
     "Estimate",
     "auroc",
@@ -36,6 +39,7 @@ __all__ = [
     "bootstrap_scores",
     "cohens_d",
     "concentration",
+    "convergence_table",
     "cosine",
     "cross_fitted_scores",
     "difference_vectors",

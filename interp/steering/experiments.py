@@ -160,7 +160,7 @@ def _fraction_removed(base: np.ndarray, edited: np.ndarray, n_boot: int, seed: i
 
 def ablation_effect(
     model: LoadedModel | Backend,
-    direction: Tensor,
+    direction: Tensor | Mapping[str, Tensor],
     failure_mode: str,
     *,
     records: Sequence[ChatRecord] | None = None,
@@ -171,15 +171,24 @@ def ablation_effect(
     seed: int = 0,
     label: str = "",
 ) -> pd.DataFrame:
-    """Rows: untouched, the direction ablated, and ``n_random`` random directions ablated."""
+    """Rows: untouched, the direction ablated, and ``n_random`` random directions ablated.
+
+    ``direction`` is one vector (row ``ablated:persona``) or several named ones (rows
+    ``ablated:<name>``, all against the same untouched pass and random controls): e.g. an
+    organism's own direction beside another organism's, ablated in this model (convergence).
+    """
     from interp.data import load_shipped
 
     backend = as_backend(model)
     recs = list(records) if records is not None else list(load_shipped(failure_mode, "eval").records)
     probe = CoherenceProbe(backend, list(neutral) if neutral is not None else neutral_texts())
-    unit = direction.detach().float().flatten() / direction.norm()
+    named = {"persona": direction} if isinstance(direction, Tensor) else dict(direction)
+    if not named or any(k == "untouched" or k.startswith("random:") for k in named):
+        raise ValueError(f"direction names must be non-empty and not 'untouched' or 'random:*'; got {list(named)}")
     conditions: dict[str, list[Intervention]] = {"untouched": []}
-    conditions["ablated:persona"] = list(directional_ablation(unit, backend.n_layers))
+    for name, vec in named.items():
+        unit = vec.detach().float().flatten() / vec.norm()
+        conditions[f"ablated:{name}"] = list(directional_ablation(unit, backend.n_layers))
     for k, v in enumerate(random_directions(unit.numel(), n_random, seed + 1)):
         conditions[f"ablated:random:{k}"] = list(directional_ablation(v, backend.n_layers))
     rows, base_values = [], None

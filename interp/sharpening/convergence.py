@@ -1,0 +1,118 @@
+"""Do different organisms converge on one direction? (Soligo et al. 2025, "Convergent linear representations".)
+
+Given one contrast set captured on several organisms (different failure modes or seeds) and on
+the base model they were fine-tuned from, per hook and per pair of organisms ``(a, b)``:
+
+- ``cosine``: between a's and b's class-mean-difference directions, with a bootstrap interval
+  over contrast pairs (both directions refitted in each resample) and the p-value of ``|cos|``
+  under a uniformly random direction;
+- ``shift_cosine``: between the two fine-tunings' *changes* of that direction, ``Δa − Δbase`` vs
+  ``Δb − Δbase``. Every organism inherits the base model's direction, so a high ``cosine`` can be
+  pure inheritance; ``shift_cosine`` asks whether the two fine-tunes moved it the same way;
+- ``transfer_auroc``: a's direction (fitted on a's training folds) scoring b's held-out examples
+  (row ``a -> b``), and the reverse;
+- ``cosine_to_base`` (``b = "base"``): each organism's cosine with the base model's direction,
+  the inheritance baseline the pairwise cosines should be read against.
+
+The table is tidy: ``a, b, layer, hook, probe, metric, value, ci_low, ci_high, p, p_adj, n``,
+with ``p_adj`` Benjamini-Hochberg across hooks within each ``(a, b, metric)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from interp.activations import ActivationStore
+from interp.sharpening import compare
+from interp.sharpening.metrics import auroc, cosine, mean_difference
+from interp.sharpening.report import CheckpointActs, _as_acts, _check_aligned, _cosine_p, _cosine_stat
+from interp.sharpening.transfer import apply_fold_directions, default_splits, fold_directions
+from probes import parse_layer
+
+CONVERGENCE_COLUMNS = ["a", "b", "layer", "hook", "probe", "metric", "value", "ci_low", "ci_high", "p", "p_adj", "n"]
+
+
+def _shift_stat(Xa: NDArray[np.float64], Xb: NDArray[np.float64], X0: NDArray[np.float64],
+                y: NDArray[np.int64]) -> Callable[[NDArray[np.intp]], float]:
+    def stat(r: NDArray[np.intp]) -> float:
+        d0 = mean_difference(X0[r], y[r])
+        sa, sb = mean_difference(Xa[r], y[r]) - d0, mean_difference(Xb[r], y[r]) - d0
+        if not (np.linalg.norm(sa) > 0 and np.linalg.norm(sb) > 0):
+            return float("nan")
+        return cosine(sa, sb)
+
+    return stat
+
+
+def convergence_table(
+    stores: Mapping[str, ActivationStore | CheckpointActs],
+    *,
+    base: str | None = "base",
+    hooks: Sequence[str] | None = None,
+    method: str = "diffmeans",
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Pairwise convergence of the organisms in ``stores`` (name -> pooled labelled store, rows aligned).
+
+    Args:
+        stores: every organism, plus the base model under the name ``base`` (optional: without it
+            the ``shift_cosine`` and ``cosine_to_base`` rows are left out).
+        method: the probe whose fold directions give the transfer AUROC (cosines are always of
+            the class-mean differences, which a bootstrap can refit cheaply).
+    """
+    cks = {name: _as_acts(s, hooks) for name, s in stores.items()}
+    organisms = [n for n in cks if n != base]
+    if len(organisms) < 2:
+        raise ValueError(f"convergence needs at least two organisms besides the base; got {organisms}")
+    first_name = organisms[0]
+    first = cks[first_name]
+    for name, ck in cks.items():
+        _check_aligned(first, ck, first_name, name)
+        if ck.hooks != first.hooks:
+            raise ValueError(f"checkpoint {name!r} holds hooks {ck.hooks}, expected {first.hooks}")
+    y, groups, n = first.y, first.groups, int(first.y.shape[0])
+    splits = default_splits(y, groups, random_state=seed)
+    fold = {name: fold_directions(cks[name].acts, y, groups, splits, method=method, random_state=seed)
+            for name in organisms}
+    boot = max(50, n_boot)
+    rows: list[dict[str, Any]] = []
+
+    def add(a: str, b: str, hook: str, probe: str, metric: str, est: compare.Estimate) -> None:
+        rows.append({"a": a, "b": b, "layer": parse_layer(hook), "hook": hook, "probe": probe, "metric": metric,
+                     "value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p, "n": n})
+
+    def cosine_estimate(stat: Callable[[NDArray[np.intp]], float], d: int) -> compare.Estimate:
+        est = compare.bootstrap_stat(stat, y, groups, n_boot=boot, seed=seed)
+        return compare.Estimate(est.value, est.ci_low, est.ci_high, _cosine_p(est.value, d))
+
+    transfer: dict[tuple[str, str], dict[str, NDArray[np.float64]]] = {}
+    for a, b in (p for pair in combinations(organisms, 2) for p in (pair, pair[::-1])):
+        transfer[a, b] = apply_fold_directions(fold[a], cks[a].acts, y, splits, eval_acts=cks[b].acts)
+    for hook in first.hooks:
+        d = int(first.acts[hook].shape[1])
+        if base in cks:
+            X0 = cks[base].acts[hook]
+            for name in organisms:
+                add(name, base, hook, "diffmeans", "cosine_to_base",
+                    cosine_estimate(_cosine_stat(cks[name].acts[hook], X0, y), d))
+        for a, b in combinations(organisms, 2):
+            Xa, Xb = cks[a].acts[hook], cks[b].acts[hook]
+            add(a, b, hook, "diffmeans", "cosine", cosine_estimate(_cosine_stat(Xa, Xb, y), d))
+            if base in cks:
+                est = cosine_estimate(_shift_stat(Xa, Xb, cks[base].acts[hook], y), d)
+                add(a, b, hook, "diffmeans", "shift_cosine", est)
+            for src, dst in ((a, b), (b, a)):
+                est = compare.bootstrap_scores(auroc, transfer[src, dst][hook], y, groups, n_boot=boot, seed=seed)
+                add(src, dst, hook, method, "transfer_auroc", est)
+    frame = pd.DataFrame(rows)
+    frame["p_adj"] = np.nan
+    for _, idx in frame.groupby(["a", "b", "metric"], sort=False).groups.items():
+        frame.loc[idx, "p_adj"] = compare.benjamini_hochberg(frame.loc[idx, "p"].to_numpy(dtype=np.float64))
+    return frame[CONVERGENCE_COLUMNS]
