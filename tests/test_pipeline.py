@@ -171,6 +171,11 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     assert set(ab["checkpoint"]) == {"before", "after:bct"}
     traj = pd.read_parquet(run / "behaviour_trajectory.parquet")
     assert list(traj["epoch"]) == [0, 1] and set(traj["method"]) == {"bct"}  # tiny scale: 1 epoch, plus epoch 0
+    # epoch 0 is the organism and the last epoch the run's adapter, byte for byte: measured once, reused
+    rates = beh.set_index("checkpoint")["rate"]
+    assert list(traj["rate"]) == [rates["before"], rates["after:bct"]]
+    assert list(traj["checkpoint_fingerprint"]) == list(beh.set_index("checkpoint").loc[["before", "after:bct"],
+                                                                                       "checkpoint_fingerprint"])
     assert set(pd.read_parquet(run / "trajectory.parquet")["epoch"]) == {0, 1}
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["config"]["name"] == "tiny-e2e" and manifest["seeds"] == [3]

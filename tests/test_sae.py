@@ -140,6 +140,17 @@ def test_spliced_loss_identity_sae_matches_clean(tiny) -> None:  # type: ignore[
     assert out["ce_recovered"] == pytest.approx(1.0, abs=1e-3)
     assert out["ce_zero_ablated"] != pytest.approx(out["ce_clean"], abs=1e-4)
     assert np.isfinite(out["ce_clean"]) and out["n_predictions"] > 0
+    # different lengths in one batch (padding): the clean CE equals one unpadded pass per sequence
+    mixed = [*seqs, tiny.chat.encode([{"role": "user", "content": "a much longer question about " * 6}]).input_ids]
+    got = spliced_lm_loss(tiny, ident, "blocks.1.hook_resid_post", mixed, batch_size=3)
+    total, count = 0.0, 0
+    for ids in mixed:
+        with torch.no_grad():
+            logits = tiny.model(input_ids=torch.tensor([ids])).logits[0].float()
+        logp = torch.log_softmax(logits[1:-1], dim=-1)
+        total -= float(logp.gather(-1, torch.tensor(ids[2:])[:, None]).sum())
+        count += len(ids) - 2
+    assert got["n_predictions"] == count and got["ce_clean"] == pytest.approx(total / count, rel=1e-4)
 
 
 @pytest.mark.real_model

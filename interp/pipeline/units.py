@@ -132,9 +132,12 @@ def plan(config: ExperimentConfig) -> list[Unit]:
         if config.trajectory.enabled:
             for seed in config.seeds:
                 for m in config.methods:
+                    ends = [ckpt_id(fm, seed, r) for r in ("before", f"after:{m}")]  # epoch 0 and the last epoch
                     units.append(Unit(f"trajectory/{fm}/s{seed}/{m}", "trajectory",
                                       {"failure_mode": fm, "seed": seed, "method": m},
-                                      (f"consistency/{fm}/s{seed}/{m}",), gpu=True))
+                                      (f"consistency/{fm}/s{seed}/{m}", f"organism/{fm}/s{seed}",
+                                       *(f"{stage}/{c}" for c in ends for stage in ("behaviour", "capture"))),
+                                      gpu=True))
     organisms = [(fm, seed) for fm in config.failure_modes for seed in config.seeds]
     if config.convergence.enabled and len(organisms) >= 2:
         deps = ("capture/base", *(f"capture/{ckpt_id(fm, seed, 'before')}" for fm, seed in organisms),
@@ -617,9 +620,15 @@ def _ablation_roles(ctx: Context, ablate_in: Sequence[str]) -> list[str]:
 
 
 def stage_trajectory(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
-    """Every saved epoch of one consistency run: misalignment rate and the sharpening metrics along epochs."""
+    """Every saved epoch of one consistency run: misalignment rate and the sharpening metrics along epochs.
+
+    Epoch 0 is the organism and the last epoch is the run's adapter (same weights, same fingerprint):
+    their behaviour and activations are taken from the ``before`` and ``after`` units instead of
+    being measured twice.
+    """
     from interp.activations import CaptureConfig, capture
     from interp.judges import misalignment_rate
+    from interp.models import resolve_checkpoint
     from interp.sharpening import trajectory_table
 
     fm, seed, m = unit.params["failure_mode"], unit.params["seed"], unit.params["method"]
@@ -628,10 +637,24 @@ def stage_trajectory(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Pat
                     if p.name[5:].isdigit() and (p / "adapter_config.json").is_file())
     if not epochs:
         raise FileNotFoundError(f"{run / 'checkpoints'} holds no epoch<N>/ adapters; the run saved no trajectory")
+    measured = {}  # checkpoint fingerprint -> (its behaviour unit, its capture unit)
+    for role in ("before", f"after:{m}"):
+        cid = ckpt_id(fm, seed, role)
+        producer = deps[str(checkpoint_unit(fm, seed, role))]
+        measured[str(producer["fingerprint"])] = (deps[f"behaviour/{cid}"], deps[f"capture/{cid}"])
     b, c, t = ctx.config.behaviour, ctx.config.capture, ctx.config.trajectory
     records = _eval_records(ctx, fm, b.eval_rows)
     rows, stores = [], {}
     for epoch, path in epochs:
+        known = measured.get(resolve_checkpoint(str(path)).fingerprint)
+        behaviour = read_table(known[0], ctx, "behaviour") if known else None
+        if known and behaviour is not None:
+            row = behaviour.iloc[0].to_dict()
+            for k in ("checkpoint", "consistency_method"):
+                row.pop(k, None)
+            rows.append(row | {"epoch": epoch, "method": m, "seed": seed})
+            stores[epoch] = _store(known[1])
+            continue
         lm = _load(ctx, str(path))
         rate = misalignment_rate(lm, fm, judge=b.judge, records=records, n_boot=b.n_boot, progress=ctx.progress)
         rows.append({k: v for k, v in rate.as_dict().items() if np.isscalar(v)}

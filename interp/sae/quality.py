@@ -88,12 +88,11 @@ def _patched(model: Any, hook: str, fn: Any) -> Iterator[None]:
 def _ce(model: Any, ids: Tensor, mask: Tensor) -> tuple[float, int]:
     """Summed next-token CE over real tokens, excluding the prediction made at position 0."""
     with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
-    logp = torch.log_softmax(logits[:, 1:-1], dim=-1)  # predictions made at positions 1..T-2
-    target = ids[:, 2:]
-    valid = (mask[:, 2:] * mask[:, 1:-1]).bool()
-    nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    return float(nll[valid].sum()), int(valid.sum())
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    valid = (mask[:, 2:] * mask[:, 1:-1]).bool()  # predictions made at positions 1..T-2 of real tokens
+    logp = torch.log_softmax(logits[:, 1:-1][valid].float(), dim=-1)  # [n_valid, vocab]: no softmax over padding
+    nll = -logp.gather(-1, ids[:, 2:][valid].unsqueeze(-1)).squeeze(-1)
+    return float(nll.sum()), int(valid.sum())
 
 
 def spliced_lm_loss(
@@ -114,7 +113,7 @@ def spliced_lm_loss(
 
     sums = {"clean": 0.0, "spliced": 0.0, "zero_ablated": 0.0}
     count = 0
-    seqs = [list(s) for s in token_ids if len(s) >= 3]
+    seqs = sorted((list(s) for s in token_ids if len(s) >= 3), key=len)  # similar lengths per batch: less padding
     if not seqs:
         raise ValueError("need sequences of at least 3 tokens to score the spliced loss")
     for i in range(0, len(seqs), batch_size):
