@@ -84,6 +84,11 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
         parse_config(base | {"capture": {"positions": "everything"}})
     with pytest.raises(ConfigError, match=r"sae\.k: .*greater than or equal to 1"):
         parse_config(base | {"sae": {"k": 0}})
+    with pytest.raises(ConfigError, match="convergence.ablate ablates the directions the steering stage found"):
+        parse_config(base | {"seeds": [1, 2], "steering": {"enabled": False}})
+    parse_config(base | {"steering": {"enabled": False}})  # one organism: no convergence unit, nothing to ablate
+    with pytest.raises(ConfigError, match=r"steering\.layer"):
+        parse_config(base | {"steering": {"layer": "best"}})
     with pytest.raises(ConfigError, match="steering.probe 'logistic' is not among probes.methods"):
         parse_config(base | {"probes": {"methods": ["diffmeans"]}, "steering": {"probe": "logistic"}})
     with pytest.raises(ConfigError, match="top level must be a mapping"):
@@ -221,11 +226,19 @@ def test_two_organisms_get_a_convergence_unit(tiny_model_dir: Path, tmp_path: Pa
     assert not [u for u in plan(one) if u.stage == "convergence"]  # one organism: nothing to converge
     config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[],
                                       failure_modes=["sycophancy", "emergent_misalignment"],
-                                      sae={"enabled": False}, steering={"enabled": False, "layer": 1, "n_random": 1,
-                                                                         "eval_rows": 6, "n_boot": 100},
+                                      sae={"enabled": False},
+                                      steering={"layer": "auto", "select_rows": 4, "select_kl_budget": 50.0,
+                                                "alphas": [0.0], "n_random": 1, "eval_rows": 6, "n_boot": 100,
+                                                "ablate_in": []},
                                       trajectory={"enabled": False}, convergence={"n_boot": 50}))
     result = run_experiment(config, out=tmp_path / "artifacts", only=["convergence"], progress=False)
     assert result.ok, result.failed
+    # steering.layer: auto chose a layer per organism on held-out prompts; that direction is the one steered
+    sel = pd.read_parquet(result.run_dir / "direction_selection.parquet")
+    assert set(sel["candidate"]) == {"L0", "L1", "L2"} and sel.groupby("failure_mode")["selected"].sum().eq(1).all()
+    dr = pd.read_parquet(result.run_dir / "dose_response.parquet")
+    for fm, part in sel[sel["selected"]].groupby("failure_mode"):
+        assert set(dr[dr["failure_mode"] == fm]["hook"]) == {part["hook"].iloc[0]}
     conv = pd.read_parquet(result.run_dir / "convergence.parquet")
     organisms = {"sycophancy/s3/before", "emergent_misalignment/s3/before"}
     assert set(conv["metric"]) == {"cosine", "shift_cosine", "transfer_auroc", "cosine_to_base"}

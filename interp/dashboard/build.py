@@ -477,6 +477,20 @@ def render_steering(run: RunData, page: Page) -> str:
                                  f"rate {fmt(lo['rate'])} → {fmt(hi['rate'])} (alpha {fmt(lo['alpha'], 2)} → "
                                  f"{fmt(hi['alpha'], 2)})", f"random directions: {fmt(rl)} → {fmt(rh)}")
         parts.append(raw_table("dose_response", dr))
+    sel = run.get("direction_selection")
+    if sel is not None:
+        parts.append('<h3>Direction selection</h3><p class="lead">Each candidate layer\'s direction ablated from every '
+                     "layer on held-out eval prompts: the misalignment margin it removes (bootstrap 95% CI) and its KL "
+                     "on neutral text; ineligible (×): over the KL budget (dotted) or in the last 20% of layers. The "
+                     "star is the direction steered and ablated below (Arditi et al. 2024).</p>")
+        for title, _, part in groups(sel, ("failure_mode", "seed")):
+            parts.append(page.figure(F.selection_figure(part, f"Direction selection{' — ' + title if title else ''}"),
+                                     f"selection-{title}"))
+            if "selected" in part and part["selected"].any():
+                r = part[part["selected"].astype(bool)].iloc[0]
+                page.add_summary("steering", f"selected layer{' · ' + title if title else ''}", f"layer {int(r['layer'])}",
+                                 f"margin drop {fmt_ci(r['margin_drop'], r['drop_low'], r['drop_high'])}, KL ≤ {fmt(r['kl_high'])}")
+        parts.append(raw_table("direction_selection", sel))
     parts.append("<h3>Directional ablation</h3>")
     ab = run.get("ablation")
     if ab is None:

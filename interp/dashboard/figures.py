@@ -324,6 +324,32 @@ def dose_response_figure(table: pd.DataFrame, title: str) -> go.Figure:
     return finish(fig, title)
 
 
+def selection_figure(table: pd.DataFrame, title: str) -> go.Figure:
+    """Direction selection: margin drop when each candidate layer's direction is ablated, and its KL, per layer."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=["misalignment margin removed by ablation", "KL on neutral text (upper 95%)"])
+    t = table.sort_values("layer")
+    line_with_band(fig, t, x="layer", y="margin_drop", low="drop_low", high="drop_high", name="margin drop",
+                   color=PALETTE[1], row=1, col=1)
+    line_with_band(fig, t, x="layer", y="kl_high", low=None, high=None, name="KL (upper bound)", color=PALETTE[0],
+                   row=1, col=2)
+    chosen = t[t["selected"].astype(bool)] if "selected" in t else t.iloc[:0]
+    for col, y in ((1, "margin_drop"), (2, "kl_high")):
+        fig.add_trace(go.Scatter(x=chosen["layer"], y=chosen[y], mode="markers", name="selected", legendgroup="selected",
+                                 marker={"symbol": "star", "size": 14, "color": "#222"}, showlegend=col == 1),
+                      row=1, col=col)
+        ineligible = t[~t["eligible"].astype(bool)]
+        fig.add_trace(go.Scatter(x=ineligible["layer"], y=ineligible[y], mode="markers", name="ineligible",
+                                 legendgroup="ineligible", marker={"symbol": "x", "size": 8, "color": GREY},
+                                 showlegend=col == 1), row=1, col=col)
+    if "kl_budget" in t and t["kl_budget"].notna().any():
+        fig.add_hline(y=float(t["kl_budget"].iloc[0]), line={"color": "#b42318", "width": 1, "dash": "dot"}, row=1, col=2)
+    fig.add_hline(y=0, line={"color": "#bbb", "width": 1}, row=1, col=1)
+    fig.update_xaxes(title_text="layer")
+    integer_layers(fig, t["layer"])
+    return finish(fig, title)
+
+
 def ablation_figure(table: pd.DataFrame, title: str) -> go.Figure:
     """Rate per condition (bars, 95% CI) and the fraction of misalignment removed, per checkpoint."""
     t = table.copy()

@@ -32,6 +32,7 @@ KNOWN_TABLES = (
     "behaviour_trajectory",
     "trajectory",
     "ablation",
+    "direction_selection",
     "behaviour",
     "convergence",
     "convergence_ablation",

@@ -19,7 +19,7 @@ only the steering stages.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -111,7 +111,15 @@ class SteeringSection(Section):
     """Dose-response of the before checkpoint's direction, and its ablation in every checkpoint."""
 
     enabled: bool = True
-    layer: int = Field(15, ge=0)
+    layer: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        15, description="the layer whose direction is steered and ablated, or 'auto': per organism, the candidate "
+                        "layer whose ablation most lowers the misalignment margin on held-out eval prompts within "
+                        "select_kl_budget, outside the last 20% of layers (Arditi et al.)")
+    select_rows: int = Field(24, ge=4, description="layer: auto: held-out eval prompts (after the eval_rows) that "
+                                                   "score the candidates")
+    select_stride: int = Field(1, ge=1, description="layer: auto: every n-th captured layer is a candidate")
+    select_kl_budget: float = Field(0.1, gt=0, description="layer: auto: upper 95% bound of the KL on neutral "
+                                                           "text a candidate's ablation may cost")
     probe: str = "diffmeans"
     alphas: tuple[float, ...] = (-0.1, -0.05, 0.0, 0.05, 0.1)
     n_random: int = Field(2, ge=1)
@@ -140,8 +148,8 @@ class ConvergenceSection(Section):
 
     enabled: bool = True
     n_boot: int = Field(200, ge=50)
-    ablate: bool = Field(True, description="ablate each organism's direction (at steering.layer) in every other "
-                                           "organism, beside its own direction and random ones")
+    ablate: bool = Field(True, description="ablate each organism's direction (the steering stage's) in every "
+                                           "other organism, beside its own direction and random ones")
 
 
 class ExperimentConfig(Section):
@@ -215,6 +223,10 @@ class ExperimentConfig(Section):
         if self.steering.probe not in self.probes.methods and self.steering.enabled:
             raise ValueError(f"steering.probe {self.steering.probe!r} is not among probes.methods "
                              f"{list(self.probes.methods)}")
+        several = len(self.failure_modes) * len(self.seeds) >= 2  # a convergence unit is planned
+        if several and self.convergence.enabled and self.convergence.ablate and not self.steering.enabled:
+            raise ValueError("convergence.ablate ablates the directions the steering stage found: set "
+                             "steering.enabled: true, or convergence.ablate: false")
         return self
 
     # ---- derived -------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from interp.pipeline.units import Context, Unit, execute, plan, read_table
 log = logging.getLogger(__name__)
 
 TABLES = ("behaviour", "layers", "sharpening", "cosine_matrix", "sae_quality", "sae_latents", "sae_examples", "sae_latents_needed", "sae_diff",
-          "sae_latent_sharpening", "dose_response", "ablation", "behaviour_trajectory", "trajectory", "convergence", "convergence_ablation")
+          "sae_latent_sharpening", "dose_response", "ablation", "direction_selection", "behaviour_trajectory", "trajectory", "convergence", "convergence_ablation")
 
 
 @dataclass
@@ -207,24 +207,32 @@ def summary_text(result: RunResult) -> str:
                          f"at layer {int(r['layer'])}; {sig}/{len(g)} layers significant")
     dr = table("dose_response")
     if dr is not None and len(dr):
-        lines.append("\nsteering (before checkpoint): rate by alpha, persona vs mean of random directions")
-        for a, g in dr.groupby("alpha"):
-            per = g[g["direction"] == "persona"]
-            rnd = g[g["direction"] != "persona"]
-            if len(per):
-                p = per.iloc[0]
-                lines.append(f"  alpha {a:+.3f}: {p['rate']:.3f} [{p['rate_low']:.3f}, {p['rate_high']:.3f}] "
-                             f"(KL {p['kl']:.3f}{'' if p['coherent'] else ', over budget'}) vs random {rnd['rate'].mean():.3f}")
-    ab = table("ablation")
-    if ab is not None and len(ab) and "removed" in ab:
-        lines.append("\nablation: fraction of misalignment removed (persona vs random)")
-        for ck, g in ab.groupby("checkpoint", sort=False):
-            per = g[g["direction"] == "ablated:persona"]
+        lines.append("\nsteering: rate by alpha, persona vs mean of random directions")
+        for (fm, ck), part in dr.groupby(["failure_mode", "checkpoint"], sort=False):
+            lines.append(f"  {fm} · {'the organism' if ck == 'before' else ck}")
+            for a, g in part.groupby("alpha"):
+                per = g[g["direction"] == "persona"]
+                rnd = g[g["direction"] != "persona"]
+                if len(per):
+                    p = per.iloc[0]
+                    lines.append(f"    alpha {a:+.3f}: {p['rate']:.3f} [{p['rate_low']:.3f}, {p['rate_high']:.3f}] "
+                                 f"(KL {p['kl']:.3f}{'' if p['coherent'] else ', over budget'}) vs random {rnd['rate'].mean():.3f}")
+    for name, title in (("ablation", "ablation"), ("convergence_ablation", "cross-organism ablation")):
+        ab = table(name)
+        if ab is None or not len(ab) or "removed" not in ab:
+            continue
+        lines.append(f"\n{title}: fraction of misalignment removed (vs the mean of random directions)")
+        for (fm, ck), g in ab.groupby(["failure_mode", "checkpoint"], sort=False):
             rnd = g[g["direction"].astype(str).str.startswith("ablated:random")]
-            if len(per):
-                p = per.iloc[0]
-                lines.append(f"  {ck:<28} {p['removed']:+.3f} [{p['removed_low']:+.3f}, {p['removed_high']:+.3f}] "
-                             f"vs random {rnd['removed'].mean():+.3f}")
+            for _, p in g[~g["direction"].astype(str).str.startswith(("ablated:random", "untouched"))].iterrows():
+                lines.append(f"  {fm:<22} {ck:<28} {p['direction']:<20} {p['removed']:+.3f} "
+                             f"[{p['removed_low']:+.3f}, {p['removed_high']:+.3f}] vs random {rnd['removed'].mean():+.3f}")
+    conv = table("convergence")
+    if conv is not None and len(conv):
+        lines.append("\nconvergence between organisms: median over layers [layers with BH p_adj < 0.05]")
+        for (src, dst, metric), g in conv.groupby(["a", "b", "metric"], sort=False):
+            count = f"  [{int((g['p_adj'] < 0.05).sum())}/{len(g)}]" if g["p_adj"].notna().any() else ""
+            lines.append(f"  {metric:<15} {src} · {dst}: {g['value'].median():.3f}{count}")
     q = table("sae_quality")
     if q is not None:
         v = dict(zip(q["metric"], q["value"], strict=False))

@@ -21,9 +21,9 @@ Checkpoints are named by role: ``base``, ``before`` (the organism) and ``after:<
 | probes | checkpoint | probes | ``layers.parquet`` |
 | sharpening | failure mode x seed x method | sharpening, probes | ``sharpening`` + ``cosine_matrix`` |
 | sae | failure mode x seed | sae | SAE (sae-lens format), quality, latents, diffing |
-| steering | failure mode x seed | steering | ``dose_response`` + ``ablation``, the direction |
+| steering | failure mode x seed | steering | ``dose_response`` + ``ablation`` (+ ``direction_selection``), the direction |
 | trajectory | failure mode x seed x method | trajectory | per-epoch behaviour and sharpening metrics |
-| convergence | experiment (>= 2 organisms) | convergence, steering | ``convergence`` + ``convergence_ablation`` |
+| convergence | experiment (>= 2 organisms) | convergence (steering: its inputs) | ``convergence`` + ``convergence_ablation`` |
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "sae": ("sae", "capture", "device", "dtype"),
     "steering": ("steering", "probes", "behaviour", "data_root", "device", "dtype"),
     "trajectory": ("trajectory", "behaviour", "capture", "data_root", "device", "dtype"),
-    "convergence": ("convergence", "steering", "behaviour", "data_root", "device", "dtype"),
+    "convergence": ("convergence", "behaviour", "data_root", "device", "dtype"),  # + steering through its inputs
 }
 
 
@@ -141,7 +141,8 @@ def plan(config: ExperimentConfig) -> list[Unit]:
     organisms = [(fm, seed) for fm in config.failure_modes for seed in config.seeds]
     if config.convergence.enabled and len(organisms) >= 2:
         deps = ("capture/base", *(f"capture/{ckpt_id(fm, seed, 'before')}" for fm, seed in organisms),
-                *(f"organism/{fm}/s{seed}" for fm, seed in organisms))
+                *(f"organism/{fm}/s{seed}" for fm, seed in organisms),
+                *((f"steering/{fm}/s{seed}" for fm, seed in organisms) if config.convergence.ablate else ()))
         units.append(Unit("convergence", "convergence", {"organisms": [list(o) for o in organisms]}, deps,
                           gpu=config.convergence.ablate))
     return units
@@ -220,9 +221,14 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Mapping[str, Any
     return outputs | {"skipped": False}
 
 
+def unit_dir(unit_out: Mapping[str, Any], ctx: Context) -> Path:
+    """Where a finished unit's outputs live (``<run>/stages/<unit>/<key>/``)."""
+    return ctx.run_dir / "stages" / str(unit_out["unit"]).replace(":", "=") / str(unit_out["key"])
+
+
 def read_table(unit_out: Mapping[str, Any], ctx: Context, name: str) -> pd.DataFrame | None:
     """A table a unit wrote (``<stage dir>/<key>/<name>.parquet``)."""
-    path = ctx.run_dir / "stages" / str(unit_out["unit"]).replace(":", "=") / str(unit_out["key"]) / f"{name}.parquet"
+    path = unit_dir(unit_out, ctx) / f"{name}.parquet"
     return pd.read_parquet(path) if path.is_file() else None
 
 
@@ -539,12 +545,18 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
     s = ctx.config.steering
     org = deps[f"organism/{fm}/s{seed}"]
-    direction = _organism_direction(ctx, deps, fm, seed)
-    hook = f"blocks.{s.layer}.hook_resid_post"
+    lm = _load(ctx, str(org["path"]))
+    store = _store(deps[f"capture/{fm}/s{seed}/before"])
+    records, neutral = _eval_records(ctx, fm, s.eval_rows), neutral_texts(s.neutral_rows)
+    tables: dict[str, pd.DataFrame] = {}
+    if s.layer == "auto":  # Arditi et al.: the candidate whose ablation does most, on prompts the steering never sees
+        layer, tables["direction_selection"] = _select_layer(ctx, lm, store, fm, seed, str(org["fingerprint"]), neutral)
+    else:
+        layer = s.layer
+    direction = _fit_direction(ctx, store, layer, str(org["fingerprint"]))
+    hook = f"blocks.{layer}.hook_resid_post"
     direction.save(tmp / "directions" / hook)
     vec = torch.as_tensor(direction.vector, dtype=torch.float32)
-    records, neutral = _eval_records(ctx, fm, s.eval_rows), neutral_texts(s.neutral_rows)
-    lm = _load(ctx, str(org["path"]))
     dr = dose_response(make_backend("hf", lm), vec, hook, list(s.alphas), fm, records=records, neutral=neutral,
                        judge=ctx.config.behaviour.judge, n_random=s.n_random, kl_budget=s.kl_budget, n_boot=s.n_boot,
                        seed=seed)
@@ -554,37 +566,65 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
                              records=records, neutral=neutral, judge=ctx.config.behaviour.judge, n_random=s.n_random,
                              kl_budget=s.kl_budget, n_boot=s.n_boot, seed=seed)
         dr = pd.concat([dr, base.assign(checkpoint="base", seed=seed)], ignore_index=True)
-    tables = []
+    frames = []
     for role in _ablation_roles(ctx, s.ablate_in):
         lm = _load(ctx, _checkpoint_spec(ctx, role, deps, fm, seed))
-        tables.append(ablation_effect(make_backend("hf", lm), vec, fm, records=records, neutral=neutral,
+        frames.append(ablation_effect(make_backend("hf", lm), vec, fm, records=records, neutral=neutral,
                                       judge=ctx.config.behaviour.judge,
                                       n_random=s.n_random, n_boot=s.n_boot, seed=seed, label=role))
-    ab = pd.concat(tables, ignore_index=True).assign(seed=seed) if tables else pd.DataFrame()
-    return {"tables": _write(tmp, dose_response=dr, ablation=ab), "hook": hook, "direction": f"directions/{hook}"}
+    tables |= {"dose_response": dr,
+               "ablation": pd.concat(frames, ignore_index=True).assign(seed=seed) if frames else pd.DataFrame()}
+    return {"tables": _write(tmp, **tables), "hook": hook, "layer": layer, "direction": f"directions/{hook}"}
 
 
-def _organism_direction(ctx: Context, deps: Mapping[str, Any], fm: str, seed: int) -> Any:
-    """The organism's persona direction: ``steering.probe`` fitted at ``steering.layer`` on its contrast capture."""
+def _fit_direction(ctx: Context, store: Any, layer: int, organism_fingerprint: str) -> Any:
+    """``steering.probe`` fitted at ``layer`` on a checkpoint's contrast capture, as a :class:`probes.Direction`."""
     import probes
     from probes.sweep import METHODS as PROBES
 
-    s = ctx.config.steering
-    store = _store(deps[f"capture/{fm}/s{seed}/before"])
-    hook = f"blocks.{s.layer}.hook_resid_post"
+    hook = f"blocks.{layer}.hook_resid_post"
     if hook not in store.hooks:
-        raise ValueError(f"steering.layer {s.layer}: {hook} is not captured (capture.hooks = {ctx.config.capture.hooks!r})")
-    probe = PROBES[s.probe]().fit(store.load(hook).numpy(), store.labels())
-    return probes.Direction.from_estimator(probe, hook_point=hook, layer=s.layer,
-                                           checkpoint_fingerprint=str(deps[f"organism/{fm}/s{seed}"]["fingerprint"]),
+        raise ValueError(f"steering.layer {layer}: {hook} is not captured (capture.hooks = {ctx.config.capture.hooks!r})")
+    probe = PROBES[ctx.config.steering.probe]().fit(store.load(hook).numpy(), store.labels())
+    return probes.Direction.from_estimator(probe, hook_point=hook, layer=layer, checkpoint_fingerprint=organism_fingerprint,
                                            train_fingerprint=str(store.manifest["dataset"].get("fingerprint", "")))
+
+
+def _select_layer(ctx: Context, lm: Any, store: Any, fm: str, seed: int, fingerprint: str,
+                  neutral: Sequence[Any]) -> tuple[int, pd.DataFrame]:
+    """``steering.layer: auto``: rank every ``select_stride``-th captured resid_post layer by
+    :func:`interp.steering.select_direction` on the ``select_rows`` eval prompts after the steering's own."""
+    import torch
+
+    from interp.hooks.names import HookPoint
+    from interp.steering import select_direction
+
+    s = ctx.config.steering
+    layers = sorted(p.layer for p in map(HookPoint.parse, store.hooks) if p.kind == "resid_post")[:: s.select_stride]
+    held_out = _eval_records(ctx, fm, s.eval_rows + s.select_rows)[s.eval_rows :]
+    if not layers or len(held_out) < 4:
+        raise ValueError(f"steering.layer: auto needs captured resid_post layers and >= 4 eval prompts after the first "
+                         f"{s.eval_rows}; got {len(layers)} layers and {len(held_out)} prompts")
+    candidates = {f"L{layer}": (f"blocks.{layer}.hook_resid_post",
+                                torch.as_tensor(_fit_direction(ctx, store, layer, fingerprint).vector, dtype=torch.float32))
+                  for layer in layers}
+    table = select_direction(lm, candidates, fm, records=held_out, neutral=neutral, kl_budget=s.select_kl_budget,
+                             n_boot=s.n_boot, seed=seed)
+    eligible = table[table["eligible"]]
+    if eligible.empty:
+        raise ValueError(f"steering.layer: auto: no candidate layer's ablation stays within select_kl_budget "
+                         f"{s.select_kl_budget} outside the last 20% of layers; raise the budget or set a layer")
+    return int(eligible.iloc[0]["layer"]), table.assign(seed=seed, kl_budget=s.select_kl_budget,
+                                                      selected=table.index == eligible.index[0])
 
 
 def stage_convergence(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
     """Do the organisms' directions converge (cosines, shift cosines, transfer), and does one organism's
-    direction ablated in another remove that organism's misalignment, beside its own direction and random ones?"""
+    direction (the one its steering unit found) ablated in another remove that organism's misalignment,
+    beside its own direction and random ones?"""
     import torch
 
+    import probes
     from interp.hooks import make_backend
     from interp.sharpening import convergence_table
     from interp.steering import ablation_effect, neutral_texts
@@ -597,10 +637,11 @@ def stage_convergence(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Pa
     tables = {"convergence": table}
     if ctx.config.convergence.ablate:
         s = ctx.config.steering
-        directions = {cid: _organism_direction(ctx, deps, fm, seed) for cid, (fm, seed) in names.items()}
-        for cid, d in directions.items():
-            d.save(tmp / "directions" / cid.replace("/", "-"))
-        vectors = {cid: torch.as_tensor(d.vector, dtype=torch.float32) for cid, d in directions.items()}
+        vectors = {}
+        for cid, (fm, seed) in names.items():
+            steer = deps[f"steering/{fm}/s{seed}"]
+            d = probes.Direction.load(unit_dir(steer, ctx) / str(steer["direction"]))
+            vectors[cid] = torch.as_tensor(d.vector, dtype=torch.float32)
         neutral, frames = neutral_texts(s.neutral_rows), []
         for cid, (fm, seed) in names.items():
             named = {"persona": vectors[cid]} | {f"from:{other}": v for other, v in vectors.items() if other != cid}
