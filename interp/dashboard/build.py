@@ -162,7 +162,7 @@ def groups(frame: pd.DataFrame, cols: Sequence[str]) -> Iterator[tuple[str, dict
     for key, part in frame.groupby(present, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         values = {c: str(k) for c, k in zip(present, key, strict=True)}
-        yield " · ".join(v for v in values.values() if v not in ("", "nan")), values, part
+        yield " · ".join(v for v in values.values() if v not in ("", "nan", "-")), values, part
 
 
 # ---------------------------------------------------------------- a page being built
@@ -253,7 +253,9 @@ def render_layers(run: RunData, page: Page) -> str:
     rows = []
     for _, r in best.iterrows():
         shuffled, random_dir = _control_at(t, r, "control:shuffled"), _control_at(t, r, "control:random_direction")
-        label = " · ".join(str(r[c]) for c in ("checkpoint", "failure_mode", "consistency_method") if c in r)
+        values = [str(r[c]) for c in ("checkpoint", "failure_mode", "consistency_method") if c in r]
+        label = " · ".join(v for i, v in enumerate(values)  # "-", and a method already in the checkpoint's name, say nothing
+                           if v not in ("", "nan", "-") and not (i and values[0].endswith(f":{v}")))
         rows.append({"group": label or run.name, "probe": r["method"], "best layer": int(r["layer"]),
                      "AUROC [95% CI]": fmt_ci(r["auroc"], r.get("auroc_low"), r.get("auroc_high")),
                      "p": fmt_p(r.get("p_value")), "Cohen's d": fmt(r.get("cohens_d")),
@@ -274,7 +276,7 @@ def _primary_probe(frame: pd.DataFrame) -> str:
 
 
 def _sharpening_summary(part: pd.DataFrame, title: str, page: Page) -> pd.DataFrame:
-    rows = []
+    rows, summarised = [], set()
     changes = part[part["metric"].astype(str).str.startswith("delta_") | (part["metric"] == "cosine")]
     for (ck, probe, metric), g in changes.groupby(["checkpoint", "probe", "metric"], sort=False):
         g = g.dropna(subset=["value"])
@@ -289,7 +291,10 @@ def _sharpening_summary(part: pd.DataFrame, title: str, page: Page) -> pd.DataFr
                      "value [95% CI]": fmt_ci(top["value"], top.get("ci_low"), top.get("ci_high")),
                      "p_adj": fmt_p(top.get("p_adj")),
                      "layers p_adj<0.05": f"{up} ↑ / {down} ↓ of {len(g)}" if metric != "cosine" else "–"})
-        if metric == "delta_auroc" and probe == _primary_probe(part):
+        a_b = str(ck).split("-")
+        mirror = f"{a_b[1]}-{a_b[0]}" if len(a_b) == 2 else None  # b-a beside a-b: the same change, sign flipped
+        if metric == "delta_auroc" and probe == _primary_probe(part) and mirror not in summarised:
+            summarised.add(str(ck))
             page.add_summary("sharpening", f"{title + ' · ' if title else ''}{ck} ({probe})",
                              f"largest ΔAUROC at layer {rows[-1]['extreme layer']}: {rows[-1]['value [95% CI]']}",
                              f"p_adj = {rows[-1]['p_adj']}; layers with p_adj < 0.05: {rows[-1]['layers p_adj<0.05']}")
