@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 from pathlib import Path
@@ -171,3 +172,14 @@ def test_main_builds_every_run_and_the_comparison(tmp_path: Path, capsys: pytest
     assert (a / "index.html").exists() and (b / "index.html").exists()
     assert (tmp_path / "cmp" / "index.html").exists()
     assert str(tmp_path / "cmp" / "index.html") in capsys.readouterr().out
+
+
+def test_convergence_section_only_where_a_config_can_have_it(tmp_path: Path) -> None:
+    run = write_demo_run(tmp_path / "one", tables=("layers",))
+    manifest = json.loads((run / "manifest.json").read_text())
+    for organisms, shown in (({"failure_modes": ["sycophancy"], "seeds": [42]}, False),
+                             ({"failure_modes": ["sycophancy", "emergent_misalignment"], "seeds": [42]}, True)):
+        (run / "manifest.json").write_text(json.dumps(manifest | {"config": organisms}))
+        text = build_dashboard(run).read_text(encoding="utf-8")
+        assert ('id="section-convergence"' in text) is shown and ('href="#section-convergence"' in text) is shown
+        assert ("No <code>convergence</code> table" in text) is shown  # two organisms and no table: say it is missing

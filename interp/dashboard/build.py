@@ -732,12 +732,22 @@ def _subtitle(run: RunData) -> str:
 def render_run(run: RunData) -> tuple[str, Page]:
     """The HTML of a run's dashboard and the page's bookkeeping (figure ids, summary rows)."""
     page = Page(title=f"interp run: {run.name}")
-    bodies = {key: safely(functools.partial(fn, run, page), key) for key, fn in RENDERERS.items()}
+    shown = [(key, title) for key, title in SECTIONS if key not in _not_applicable(run)]
+    bodies = {key: safely(functools.partial(RENDERERS[key], run, page), key) for key, _ in shown if key in RENDERERS}
     titles = dict(SECTIONS)
     html_sections = [section("summary", titles["summary"], render_summary(page),
                              "Key numbers from every table in this run; details in the sections below.")]
-    html_sections += [section(key, titles[key], bodies[key]) for key, _ in SECTIONS if key != "summary"]
-    return page_html(page.title, _subtitle(run), SECTIONS, "\n".join(html_sections)), page
+    html_sections += [section(key, titles[key], bodies[key]) for key, _ in shown if key != "summary"]
+    return page_html(page.title, _subtitle(run), shown, "\n".join(html_sections)), page
+
+
+def _not_applicable(run: RunData) -> set[str]:
+    """Sections an ``interp run`` config rules out: convergence with a single organism (nothing to compare)."""
+    config = run.manifest.get("config")
+    if not isinstance(config, dict) or run.get("convergence") is not None:
+        return set()
+    organisms = len(config.get("failure_modes") or []) * len(config.get("seeds") or [])
+    return {"convergence"} if organisms == 1 else set()
 
 
 def _write(path: Path, text: str) -> None:
