@@ -8,7 +8,11 @@ the base model they were fine-tuned from, per hook and per pair of organisms ``(
   under a uniformly random direction;
 - ``shift_cosine``: between the two fine-tunings' *changes* of that direction, ``Δa − Δbase`` vs
   ``Δb − Δbase``. Every organism inherits the base model's direction, so a high ``cosine`` can be
-  pure inheritance; ``shift_cosine`` asks whether the two fine-tunes moved it the same way;
+  pure inheritance; ``shift_cosine`` asks whether the two fine-tunes moved it the same way. The
+  two changes are estimated on disjoint halves of the contrast pairs (averaged over random
+  halvings): on the same examples both would carry the same sampling error of ``Δbase`` (and of
+  the examples themselves) and correlate by construction. Its interval is a bootstrap over pairs
+  (one random halving per resample) and its p-value the bootstrap test of 0;
 - ``transfer_auroc``: a's direction (fitted on a's training folds) scoring b's held-out examples
   (row ``a -> b``), and the reverse;
 - ``cosine_to_base`` (``b = "base"``): each organism's cosine with the base model's direction,
@@ -30,7 +34,7 @@ from numpy.typing import NDArray
 
 from interp.activations import ActivationStore
 from interp.sharpening import compare
-from interp.sharpening.metrics import auroc, cosine, mean_difference
+from interp.sharpening.metrics import auroc, cosine, mean_difference, paired_indices
 from interp.sharpening.report import CheckpointActs, _as_acts, _check_aligned, _cosine_p, _cosine_stat
 from interp.sharpening.transfer import apply_fold_directions, default_splits, fold_directions
 from probes import parse_layer
@@ -38,16 +42,57 @@ from probes import parse_layer
 CONVERGENCE_COLUMNS = ["a", "b", "layer", "hook", "probe", "metric", "value", "ci_low", "ci_high", "p", "p_adj", "n"]
 
 
-def _shift_stat(Xa: NDArray[np.float64], Xb: NDArray[np.float64], X0: NDArray[np.float64],
-                y: NDArray[np.int64]) -> Callable[[NDArray[np.intp]], float]:
-    def stat(r: NDArray[np.intp]) -> float:
-        d0 = mean_difference(X0[r], y[r])
-        sa, sb = mean_difference(Xa[r], y[r]) - d0, mean_difference(Xb[r], y[r]) - d0
-        if not (np.linalg.norm(sa) > 0 and np.linalg.norm(sb) > 0):
-            return float("nan")
-        return cosine(sa, sb)
+def _halves(rows: NDArray[np.intp], y: NDArray[np.int64], paired: bool,
+            rng: np.random.Generator) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Two disjoint halves of ``rows`` laid out as :func:`compare.resample_units` lays them out
+    (paired: ``[pos..., neg...]`` with pair i at i and m + i, kept together; else split per class)."""
+    if paired:
+        m = rows.shape[0] // 2
+        perm = rng.permutation(m)
+        a, b = perm[: m // 2], perm[m // 2 :]
+        return np.concatenate([rows[a], rows[m + a]]), np.concatenate([rows[b], rows[m + b]])
+    parts: tuple[list[NDArray[np.intp]], list[NDArray[np.intp]]] = ([], [])
+    for cls in (1, 0):
+        own = rng.permutation(rows[y[rows] == cls])
+        parts[0].append(own[: own.size // 2])
+        parts[1].append(own[own.size // 2 :])
+    return np.concatenate(parts[0]), np.concatenate(parts[1])
 
-    return stat
+
+def _split_shift_cosine(Xa: NDArray[np.float64], Xb: NDArray[np.float64], X0: NDArray[np.float64],
+                        y: NDArray[np.int64], rows: NDArray[np.intp], paired: bool, rng: np.random.Generator) -> float:
+    """cos(Δa − Δbase on one half, Δb − Δbase on the other), both ways round, averaged."""
+    h1, h2 = _halves(rows, y, paired, rng)
+    values = []
+    for ra, rb in ((h1, h2), (h2, h1)):
+        sa = mean_difference(Xa[ra], y[ra]) - mean_difference(X0[ra], y[ra])
+        sb = mean_difference(Xb[rb], y[rb]) - mean_difference(X0[rb], y[rb])
+        if np.linalg.norm(sa) > 0 and np.linalg.norm(sb) > 0:
+            values.append(cosine(sa, sb))
+    return float(np.mean(values)) if values else float("nan")
+
+
+def shift_cosine(
+    Xa: Any, Xb: Any, X0: Any, y: Any, groups: Any = None, *, n_boot: int = 200, n_splits: int = 20, seed: int = 0,
+    alpha: float = 0.05,
+) -> compare.Estimate:
+    """Cosine between two checkpoints' shifts of the class-mean difference from a third's (see the module doc)."""
+    Xa, Xb, X0 = (np.asarray(v, dtype=np.float64) for v in (Xa, Xb, X0))
+    y1 = np.asarray(y).astype(np.int64)
+    pairs = paired_indices(y1, groups)
+    full = (np.concatenate(pairs) if pairs is not None
+            else np.concatenate([np.flatnonzero(y1 == 1), np.flatnonzero(y1 == 0)])).astype(np.intp)
+    rng = np.random.default_rng(seed)
+    point = float(np.nanmean([_split_shift_cosine(Xa, Xb, X0, y1, full, pairs is not None, rng)
+                              for _ in range(n_splits)]))
+    idx = compare.resample_units(y1, groups, n_boot, rng)
+    boot = np.array([_split_shift_cosine(Xa, Xb, X0, y1, r, pairs is not None, rng) for r in idx])
+    boot = boot[np.isfinite(boot)]
+    if boot.size == 0:
+        return compare.Estimate(point, float("nan"), float("nan"))
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    p = min(1.0, 2 * (1 + min(int((boot <= 0).sum()), int((boot >= 0).sum()))) / (1 + boot.size))
+    return compare.Estimate(point, float(lo), float(hi), float(p))
 
 
 def convergence_table(
@@ -106,8 +151,8 @@ def convergence_table(
             Xa, Xb = cks[a].acts[hook], cks[b].acts[hook]
             add(a, b, hook, "diffmeans", "cosine", cosine_estimate(_cosine_stat(Xa, Xb, y), d))
             if base in cks:
-                est = cosine_estimate(_shift_stat(Xa, Xb, cks[base].acts[hook], y), d)
-                add(a, b, hook, "diffmeans", "shift_cosine", est)
+                add(a, b, hook, "diffmeans", "shift_cosine",
+                    shift_cosine(Xa, Xb, cks[base].acts[hook], y, groups, n_boot=boot, seed=seed))
             for src, dst in ((a, b), (b, a)):
                 est = compare.bootstrap_scores(auroc, transfer[src, dst][hook], y, groups, n_boot=boot, seed=seed)
                 add(src, dst, hook, method, "transfer_auroc", est)
