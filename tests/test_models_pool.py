@@ -171,3 +171,26 @@ def test_hooks_and_generation_through_pool_match_load_model(adapters: tuple[Path
     gen = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": ref.tokenizer.pad_token_id}
     out, out_ref = (make_backend("hf", m).generate(IDS, attn, **gen) for m in (lm, ref))
     assert torch.equal(out, out_ref) and out.shape[1] == IDS.shape[1] + 6
+
+
+def test_max_adapters_deletes_the_least_recently_used(adapters: tuple[Path, Path], tiny_model_dir: Path,
+                                                      tmp_path: Path, count_loads: list[str]) -> None:
+    a, b = adapters
+    c = _make_adapter(tiny_model_dir, tmp_path / "c", 3, ["q_proj", "up_proj"])
+    expected = {p: _logits(load_model(p)) for p in (a, b, c)}
+    count_loads.clear()
+    with pytest.raises(ValueError, match="max_adapters"):
+        ModelPool(max_adapters=0)
+    pool = ModelPool(max_adapters=2)
+    la = pool.get(a)
+    pool.get(b)
+    pool.get(a)  # a is now the most recently used: attaching c deletes b, not a
+    lc = pool.get(c)
+    assert [ck.path for ck in pool.adapters] == [resolve_checkpoint(a).path, resolve_checkpoint(c).path]
+    assert _close(_logits(lc), expected[c])
+    with pytest.raises(StaleModelError):
+        _logits(la)  # switched out by the later get, as always
+    for p in (b, a, c, b):  # b comes back from disk, each time the right weights
+        assert _close(_logits(pool.get(p)), expected[p])
+        assert len(pool.adapters) <= 2
+    assert pool.base_loads == 1 and len(count_loads) == 1  # the base was never reloaded

@@ -88,6 +88,11 @@ class ModelPool:
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (as in ``load_model``).
         device_map: passed to ``from_pretrained`` (``"auto"`` shards a 70B base over GPUs).
         system_prompt: the chat format's system prompt for every model of the pool.
+        max_adapters: how many adapters stay attached at once (None: all). Attaching one more
+            deletes the least recently used adapter that is not live (its LoadedModel is switched
+            out; a later ``get`` attaches it again from disk). Each attached LoRA adapter costs
+            its own weights in device memory: about 0.2 GB for rank 32 on an 8B model in bf16,
+            about 0.8 GB on a 70B one (arithmetic, not measured).
 
     Example::
 
@@ -103,7 +108,11 @@ class ModelPool:
         dtype: str | torch.dtype = "float32",
         device_map: str | dict[str, Any] | None = None,
         system_prompt: SystemPrompt = "default",
+        max_adapters: int | None = None,
     ) -> None:
+        if max_adapters is not None and max_adapters < 1:
+            raise ValueError(f"max_adapters must be >= 1 or None (no limit), got {max_adapters}")
+        self.max_adapters = max_adapters
         self.device = device
         self.dtype = dtype
         self.device_map = device_map
@@ -112,7 +121,8 @@ class ModelPool:
         self.base_loads = 0
         self._base: LoadedModel | None = None  # internal; never handed out, so never switched out
         self._peft: Any = None  # peft.PeftModel around the base, once an adapter is attached
-        self._adapter_names: dict[Checkpoint, str] = {}
+        self._adapter_names: dict[Checkpoint, str] = {}  # in order of last use (least recent first)
+        self._attached = 0  # adapters attached so far, for unique peft adapter names
         self._handles: dict[Checkpoint, LoadedModel] = {}
         self._live: Checkpoint | None = None
         self._adapters_enabled = True  # peft's state: LoRA layers on (an adapter) or off (the base)
@@ -124,7 +134,7 @@ class ModelPool:
 
     @property
     def adapters(self) -> list[Checkpoint]:
-        """The adapters attached to the held base, in the order they were first requested."""
+        """The adapters attached to the held base, least recently used first."""
         return list(self._adapter_names)
 
     def get(
@@ -162,6 +172,7 @@ class ModelPool:
         self._adapters_enabled = True
         self._adapter_names.clear()
         self._handles.clear()
+        self._attached = 0
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -182,9 +193,11 @@ class ModelPool:
         from peft import PeftModel
 
         assert self._base is not None
-        name = self._adapter_names.get(checkpoint)
+        name = self._adapter_names.pop(checkpoint, None)
         if name is None:
-            name = f"adapter_{len(self._adapter_names)}"  # ModuleDict keys: no dots, so not the path
+            self._make_room()
+            name = f"adapter_{self._attached}"  # ModuleDict keys: no dots, so not the path
+            self._attached += 1
             try:
                 if self._peft is None:
                     self._peft = PeftModel.from_pretrained(
@@ -197,13 +210,29 @@ class ModelPool:
                     f"Adapter {checkpoint.path} does not fit base {self._base.checkpoint.name}: "
                     f"{str(err).splitlines()[0]}. Pass the base model it was trained on (base=...)."
                 ) from err
-            self._adapter_names[checkpoint] = name
             self._peft.eval()
             log.info("Attached adapter %s as %s", checkpoint.name, name)
+        self._adapter_names[checkpoint] = name  # now the most recently used
         if not self._adapters_enabled:  # each of these walks every module: skip when not needed
             self._peft.base_model.enable_adapter_layers()
             self._adapters_enabled = True
         self._peft.set_adapter(name, inference_mode=True)
+
+    def _make_room(self) -> None:
+        """Delete least recently used adapters (never the live one) until one more fits ``max_adapters``."""
+        if self.max_adapters is None:
+            return
+        for ckpt in list(self._adapter_names):
+            if len(self._adapter_names) < self.max_adapters:
+                return
+            if ckpt == self._live:
+                continue
+            name = self._adapter_names.pop(ckpt)
+            self._peft.delete_adapter(name)
+            handle = self._handles.pop(ckpt, None)
+            if handle is not None:
+                handle.model = _SwitchedOut(ckpt)
+            log.info("Deleted adapter %s (%s) from the model pool: max_adapters=%d", ckpt.name, name, self.max_adapters)
 
     def _make_live(self, checkpoint: Checkpoint) -> LoadedModel:
         assert self._base is not None

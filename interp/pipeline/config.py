@@ -169,6 +169,8 @@ class ExperimentConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     model_pool: bool = Field(False, description="load the base once and swap LoRA adapters (unmerged) between "
                                                 "checkpoints, instead of loading and merging each one: for large models")
+    model_pool_max_adapters: int | None = Field(8, ge=1, description="with model_pool: adapters kept attached at "
+                                                                     "once (least recently used deleted; None: all)")
     behaviour: BehaviourConfig = BehaviourConfig()
     capture: CaptureSection = CaptureSection()
     probes: ProbesSection = ProbesSection()

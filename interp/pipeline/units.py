@@ -255,7 +255,8 @@ def _load(ctx: Context, spec: str) -> Any:
         if key not in _MODEL_CACHE:
             _MODEL_CACHE.clear()
             _MODEL_CACHE[key] = ModelPool(device=ctx.config.device, dtype=ctx.config.dtype,
-                                          device_map=ctx.config.device_map)
+                                          device_map=ctx.config.device_map,
+                                          max_adapters=ctx.config.model_pool_max_adapters)
         return _MODEL_CACHE[key].get(spec)
     key = json.dumps([spec, ctx.config.device, ctx.config.dtype, ctx.config.device_map])
     if key not in _MODEL_CACHE:
