@@ -37,6 +37,8 @@ def main() -> None:
     p.add_argument("--n-random", type=int, default=2)
     p.add_argument("--ablate-in", nargs="*", default=[],
                    help="more checkpoints (e.g. organism adapter dirs) in which to ablate the same direction")
+    p.add_argument("--keep-sink", action="store_true",
+                   help="ablations leave each sequence's first token (the attention sink) untouched")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="artifacts")
     p.add_argument("--run", default=None)
@@ -62,11 +64,12 @@ def main() -> None:
     dr = dose_response(backend, vec, hook, alphas, args.failure_mode, records=records, n_random=args.n_random)
     run.write_table("dose_response", dr)
     plot_dose_response(dr, run.path / "dose_response.png", title=f"steering {hook} on {args.failure_mode}")
-    tables = [ablation_effect(backend, vec, args.failure_mode, records=records, n_random=args.n_random, label="base")]
+    tables = [ablation_effect(backend, vec, args.failure_mode, records=records, n_random=args.n_random, label="base",
+                              keep_sink=args.keep_sink)]
     for spec in args.ablate_in:
         other = load_model(spec)
         tables.append(ablation_effect(make_backend("hf", other), vec, args.failure_mode, records=records,
-                                      n_random=args.n_random, label=other.checkpoint.name))
+                                      n_random=args.n_random, label=other.checkpoint.name, keep_sink=args.keep_sink))
     ab = pd.concat(tables, ignore_index=True)
     run.write_table("ablation", ab)
     plot_ablation(ab, run.path / "ablation.png", title=f"ablating the {args.contrast} direction ({hook})")

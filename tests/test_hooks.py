@@ -18,6 +18,7 @@ from interp.hooks import (
     make_backend,
     orthonormal_basis,
     project_out,
+    sink_mask,
 )
 from interp.models import LoadedModel, load_model
 
@@ -111,6 +112,43 @@ def test_backend_parity_with_hidden_states_and_interventions(tiny_model_dir: Pat
             assert (plain.activations[hook] - hf_plain.activations[hook]).abs().max() <= 1e-4, (name, hook)
             assert (steered.activations[hook] - hf_steered.activations[hook]).abs().max() <= 1e-4, (name, hook)
         assert (steered.logits - hf_steered.logits).abs().max() <= 1e-4, name
+
+
+def test_sink_mask_marks_each_first_real_token() -> None:
+    attn = torch.tensor([[1, 1, 1, 0], [0, 0, 1, 1], [0, 1, 1, 1]])  # right- and left-padded rows
+    assert sink_mask(attn).tolist() == [[True, False, False, False], [False, False, True, False],
+                                        [False, True, False, False]]
+    with pytest.raises(ValueError, match="keep_sink=True\\) needs to know each sequence's first token"):
+        ProjectOut("blocks.0.hook_resid_post", torch.randn(8), keep_sink=True).apply(torch.randn(2, 3, 8))
+
+
+def test_ablation_keeping_the_sink_leaves_the_first_token_untouched(tiny_model_dir: Path,
+                                                                     batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """With ``keep_sink`` nothing edits position 0, which attends only to itself: its logits are the
+    untouched model's. Every backend gives the same logits, for right and left padding."""
+    ids, attn = batch
+    v = torch.randn(64, generator=torch.Generator().manual_seed(8))
+    left_ids, left_attn = torch.zeros_like(ids), torch.zeros_like(attn)
+    for i in range(ids.shape[0]):  # the same rows, left-padded
+        n = int(attn[i].sum())
+        left_ids[i, ids.shape[1] - n:], left_attn[i, ids.shape[1] - n:] = ids[i, :n], 1
+    results = {}
+    for name, backend in _backends(tiny_model_dir).items():
+        plain = backend.run(ids, attn).logits  # type: ignore[attr-defined]
+        with backend.intervene(directional_ablation(v, n_layers=3, keep_sink=True)):  # type: ignore[attr-defined]
+            kept = backend.run(ids, attn).logits  # type: ignore[attr-defined]
+            kept_left = backend.run(left_ids, left_attn).logits  # type: ignore[attr-defined]
+        with backend.intervene(directional_ablation(v, n_layers=3)):  # type: ignore[attr-defined]
+            full = backend.run(ids, attn).logits  # type: ignore[attr-defined]
+        results[name] = kept
+        assert torch.allclose(kept[:, 0], plain[:, 0], atol=1e-5), name
+        assert (full[:, 0] - plain[:, 0]).abs().max() > 1e-3, name  # the plain ablation does edit it
+        assert (kept[:, 1:] - plain[:, 1:]).abs().max() > 1e-3 and (kept[:, 1:] - full[:, 1:]).abs().max() > 1e-4, name
+        for i in range(ids.shape[0]):  # left padding: the sink moves with the first real token
+            n = int(attn[i].sum())
+            assert torch.allclose(kept_left[i, ids.shape[1] - n:], kept[i, :n], atol=1e-4), (name, i)
+    for name, kept in results.items():
+        assert torch.allclose(kept, results["hf"], atol=1e-4), name
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)

@@ -85,6 +85,7 @@ CASES: dict[str, Any] = {
     "add_response": lambda v: [AddVector(HOOK, v, alpha=3.0, positions="response")],
     "project_out": lambda v: [ProjectOut(HOOK, torch.randn(16, 64, generator=torch.Generator().manual_seed(4)))],
     "ablation": lambda v: directional_ablation(v, n_layers=3),
+    "ablation_keep_sink": lambda v: directional_ablation(v, n_layers=3, keep_sink=True),
 }
 
 
@@ -128,14 +129,21 @@ def test_sampling_beams_and_early_stop_match_across_backends(position: str, back
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-def test_batched_generation_matches_one_prompt_at_a_time(name: str, backends: dict[str, Backend]) -> None:
+@pytest.mark.parametrize("case", ["add_response", "ablation_keep_sink"])
+def test_batched_generation_matches_one_prompt_at_a_time(name: str, case: str, backends: dict[str, Backend]) -> None:
+    """Left padding puts each prompt's first token (the sink ``keep_sink`` spares) in another column."""
     backend = backends[name]
-    ivs = [AddVector(HOOK, _vector(64, 8.0), alpha=3.0, positions="response")]
+    ivs = CASES[case](_vector(64, 8.0))
     ids, attn = _prompts(backend, QUESTIONS)
     batched = _greedy(backend, ids, attn, ivs)
+    pad = backend.loaded.tokenizer.pad_token_id
     for i, q in enumerate(QUESTIONS):
         one_ids, one_attn = _prompts(backend, [q])
-        assert torch.equal(_greedy(backend, one_ids, one_attn, ivs)[0], batched[i]), (name, q)
+        alone = _greedy(backend, one_ids, one_attn, ivs)[0]  # stops at EOS; the batch pads the row on
+        assert torch.equal(alone, batched[i, : alone.shape[0]]) and (batched[i, alone.shape[0]:] == pad).all(), (name, q)
+    if case == "ablation_keep_sink":  # beams expand the batch before the prefill: the sinks expand with it
+        beams = {n: _greedy(b, ids, attn, ivs, num_beams=2, num_return_sequences=2) for n, b in backends.items()}
+        assert all(torch.equal(o, beams["hf"]) for o in beams.values())
 
 
 def test_interp_generate_works_with_every_backend(backends: dict[str, Backend]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from interp.hooks import directional_ablation, make_backend
@@ -92,6 +93,12 @@ def test_dose_response_and_ablation_tables(tiny_model_dir: Path, tmp_path: Path)
     ab = ablation_effect(lm, v, "emergent_misalignment", records=recs, neutral=neutral, n_random=2, n_boot=200)
     assert list(ab["direction"]) == ["untouched", "ablated:persona", "ablated:random:0", "ablated:random:1"]
     assert ab.loc[0, "kl"] < 1e-3 and ab.loc[1, "kl"] > 0
+    kept = ablation_effect(lm, {"persona": v, "other": -v}, "emergent_misalignment", records=recs, neutral=neutral,
+                           n_random=1, n_boot=200, keep_sink=True)
+    assert list(kept["direction"]) == ["untouched", "ablated:persona", "ablated:other", "ablated:random:0"]
+    assert kept["keep_sink"].all() and not ab["keep_sink"].any()
+    assert kept.loc[1, "rate"] == kept.loc[2, "rate"]  # -v spans the same line as v: the same ablation
+    assert kept.loc[1, "kl"] != pytest.approx(float(ab.loc[1, "kl"]))  # sparing the sink changes the edit
     assert plot_ablation(ab, tmp_path / "ab.png").stat().st_size > 1000
 
     sel = select_direction(lm, {"L0": ("blocks.0.hook_resid_post", v), "L2": ("blocks.2.hook_resid_post", -v)},

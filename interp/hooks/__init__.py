@@ -8,11 +8,13 @@ from interp.hooks.base import Backend, Reducer, RunResult
 from interp.hooks.interventions import (
     AddVector,
     Intervention,
+    PositionMasks,
     ProjectOut,
     add,
     directional_ablation,
     orthonormal_basis,
     project_out,
+    sink_mask,
 )
 from interp.hooks.names import HOOK_KINDS, HookPoint, all_layers, hook_name
 
@@ -43,6 +45,7 @@ __all__ = [
     "Backend",
     "HookPoint",
     "Intervention",
+    "PositionMasks",
     "ProjectOut",
     "Reducer",
     "RunResult",
@@ -53,4 +56,5 @@ __all__ = [
     "make_backend",
     "orthonormal_basis",
     "project_out",
+    "sink_mask",
 ]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from interp.hooks.interventions import Intervention
+from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
 from interp.hooks.names import HOOK_KINDS, HookPoint
 from interp.models.loading import LoadedModel
 
@@ -38,6 +38,27 @@ def decode_step_mask(x: Tensor) -> Tensor:
     backend (the first generated token is steered from the step that feeds it back in).
     """
     return torch.full(x.shape[:2], x.shape[1] == 1, dtype=torch.bool, device=x.device)
+
+
+def generation_masks(attention_mask: Tensor) -> Callable[[Tensor], PositionMasks]:
+    """Position masks of each forward pass of cached generation from a (left-padded) prompt batch.
+
+    The prefill pass holds the prompts, so their first tokens (the sinks); each decode step one
+    generated token and no sink. Hugging Face expands the batch for beams and several return
+    sequences by ``repeat_interleave`` before the prefill; the sink mask is expanded the same way.
+    """
+    sinks = sink_mask(attention_mask)
+
+    def masks_for(x: Tensor) -> PositionMasks:
+        if x.shape[1] == 1:
+            return PositionMasks(response=decode_step_mask(x), sink=None)
+        s = sinks
+        if x.shape[0] != s.shape[0] and x.shape[0] % s.shape[0] == 0:
+            s = s.repeat_interleave(x.shape[0] // s.shape[0], dim=0)
+        # a pass that is neither the prefill nor a decode step (none in plain generate) has no known sinks
+        return PositionMasks(response=decode_step_mask(x), sink=s if s.shape == x.shape[:2] else None)
+
+    return masks_for
 
 
 @dataclass

@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from interp.hooks.base import Backend, Reducer, RunResult, decode_step_mask
-from interp.hooks.interventions import Intervention
+from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
+from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
 from interp.hooks.names import HookPoint
 
 _ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
@@ -98,13 +98,13 @@ class HFBackend(Backend):
     def __init__(self, loaded: Any) -> None:
         super().__init__(loaded)
         self.model: nn.Module = loaded.model
-        self._response_mask: Tensor | None = None
-        self._generating = False
+        self._masks = PositionMasks()  # of the forward pass running now
+        self._generation_masks: Callable[[Tensor], PositionMasks] | None = None
 
-    def _mask_for(self, x: Tensor) -> Tensor | None:
-        if self._generating:  # with a KV cache, decode steps see one new (generated) token each
-            return decode_step_mask(x)
-        return self._response_mask
+    def _mask_for(self, x: Tensor) -> PositionMasks:
+        if self._generation_masks is not None:  # with a KV cache, decode steps see one new (generated) token each
+            return self._generation_masks(x)
+        return self._masks
 
     def _edit(self, ivs: list[Intervention]) -> Callable[[Tensor], Tensor]:
         def edit(x: Tensor) -> Tensor:
@@ -175,7 +175,7 @@ class HFBackend(Backend):
     ) -> RunResult:
         captured: dict[str, Tensor] = {}
         stop_after = None if return_logits else max(reducers, key=HookPoint.parse)
-        self._response_mask = response_mask
+        self._masks = PositionMasks(response=response_mask, sink=sink_mask(attention_mask))
         try:
             with self._hooks(reducers, captured, stop_after):
                 try:
@@ -183,7 +183,7 @@ class HFBackend(Backend):
                 except _StopForward:
                     return RunResult(None, captured)
         finally:
-            self._response_mask = None
+            self._masks = PositionMasks()
         return RunResult(out.logits if return_logits else None, captured)
 
     def run_shared_prefix(
@@ -209,24 +209,25 @@ class HFBackend(Backend):
         lengths = prefix_mask.long().sum(-1)
         try:
             with torch.no_grad(), self._hooks({}, {}, None):
-                self._response_mask = torch.zeros_like(prefix_mask, dtype=torch.bool)
+                self._masks = PositionMasks(response=torch.zeros_like(prefix_mask, dtype=torch.bool),
+                                            sink=sink_mask(prefix_mask))
                 first = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
                                    use_cache=True, logits_to_keep=1)
                 cache = first.past_key_values
                 cache.batch_select_indices(prefix_of)
-                self._response_mask = response_mask
+                self._masks = PositionMasks(response=response_mask, sink=torch.zeros_like(attention_mask, dtype=torch.bool))
                 steps = torch.arange(input_ids.shape[1], device=input_ids.device)
                 second = self.model(input_ids=input_ids, attention_mask=torch.cat([prefix_mask[prefix_of], attention_mask], 1),
                                     position_ids=lengths[prefix_of, None] + steps, past_key_values=cache, use_cache=True)
         finally:
-            self._response_mask = None
+            self._masks = PositionMasks()
         return first.logits[:, -1], second.logits
 
     def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
         """``model.generate`` with the installed interventions; returns the full sequences."""
-        self._generating = True
+        self._generation_masks = generation_masks(attention_mask)
         try:
             with self._hooks({}, {}, None), torch.no_grad():
                 return self.model.generate(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **kwargs)  # type: ignore[operator]
         finally:
-            self._generating = False
+            self._generation_masks = None

@@ -1,8 +1,9 @@
 """Interventions as values: what to change at a hook point, independent of the backend that runs it.
 
-An intervention is a small frozen dataclass with a pure ``apply(x, response_mask)`` on a
-``[batch, pos, d_model]`` activation; backends only decide *where* to call it. The operators
-(:func:`add`, :func:`project_out`) are plain functions, easy to test one by one.
+An intervention is a small frozen dataclass with a pure ``apply(x, masks)`` on a
+``[batch, pos, d_model]`` activation; backends only decide *where* to call it and say which
+positions are response tokens and which are each sequence's first token (:class:`PositionMasks`).
+The operators (:func:`add`, :func:`project_out`) are plain functions, easy to test one by one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,30 @@ from torch import Tensor
 from interp.hooks.names import HOOK_KINDS, HookKind, HookPoint
 
 Positions = Literal["all", "response"]
+
+
+@dataclass(frozen=True)
+class PositionMasks:
+    """Which positions of one forward pass are what, as ``[batch, pos]`` bool masks (None: none known).
+
+    ``response``: the response tokens (``positions="response"``; in cached generation the generated
+    ones). ``sink``: each sequence's first real token, the attention sink whose residual norm is
+    ~100x the others' (None in a pass that holds no sequence start, e.g. a decode step).
+    """
+
+    response: Tensor | None = None
+    sink: Tensor | None = None
+
+
+def sink_mask(attention_mask: Tensor) -> Tensor:
+    """``[batch, pos]`` True at each row's first attended position (left or right padding)."""
+    m = attention_mask.bool()
+    return m & (m.long().cumsum(-1) == 1)
+
+
+def _masks(masks: PositionMasks | Tensor | None) -> PositionMasks:
+    """A bare tensor is a response mask (the signature before sink masks existed)."""
+    return masks if isinstance(masks, PositionMasks) else PositionMasks(response=masks)
 
 
 def add(x: Tensor, vector: Tensor, alpha: float, mask: Tensor | None = None) -> Tensor:
@@ -62,28 +87,50 @@ class AddVector:
         if self.positions not in ("all", "response"):
             raise ValueError(f"positions must be 'all' or 'response', got {self.positions!r}.")
 
-    def apply(self, x: Tensor, response_mask: Tensor | None) -> Tensor:
+    def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor:
         if self.positions == "response":
-            if response_mask is None:
+            response = _masks(masks).response
+            if response is None:
                 raise ValueError("AddVector(positions='response') needs a response mask; pass response_mask=.")
-            return add(x, self.vector, self.alpha, response_mask)
+            return add(x, self.vector, self.alpha, response)
         return add(x, self.vector, self.alpha)
 
 
 @dataclass(frozen=True)
 class ProjectOut:
-    """Directional ablation: remove the span of ``directions`` from the activation at ``hook``."""
+    """Directional ablation: remove the span of ``directions`` from the activation at ``hook``.
+
+    ``keep_sink`` leaves each sequence's first token untouched (the backends supply
+    :attr:`PositionMasks.sink`). That token is the attention sink: it carries no content, its
+    residual norm is ~100x the others', and removing even a small component of it perturbs every
+    later position through attention. On the embedded SmolLM2-135M, ablating a persona direction
+    at every layer cost KL 0.69 nats/token on neutral text with the sink edited and 0.37 with it
+    kept, a random direction 0.13 and 0.08 (measured). The default (False) is Arditi et al.'s
+    ablation at every position, the one weight orthogonalisation makes permanent.
+    """
 
     hook: str
     directions: Tensor
+    keep_sink: bool = False
     basis: Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         HookPoint.parse(self.hook)
         object.__setattr__(self, "basis", orthonormal_basis(self.directions))
 
-    def apply(self, x: Tensor, response_mask: Tensor | None) -> Tensor:
-        return project_out(x, self.basis)
+    def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor:
+        out = project_out(x, self.basis)
+        if not self.keep_sink:
+            return out
+        sink = _masks(masks).sink
+        if sink is None:
+            if x.shape[1] == 1:  # a decode step of cached generation: no sequence starts here
+                return out
+            raise ValueError("ProjectOut(keep_sink=True) needs to know each sequence's first token: run it through a "
+                             "backend (which passes PositionMasks(sink=...)), or pass the masks to apply()")
+        if sink.shape != x.shape[:2]:
+            raise ValueError(f"sink mask {tuple(sink.shape)} does not match the activation {tuple(x.shape[:2])}")
+        return torch.where(sink.to(x.device).unsqueeze(-1), x, out)
 
 
 Intervention = AddVector | ProjectOut
@@ -91,10 +138,13 @@ Intervention = AddVector | ProjectOut
 ABLATION_SITES: tuple[HookKind, ...] = ("resid_pre", "attn_out", "mlp_out")
 
 
-def directional_ablation(directions: Tensor, n_layers: int, sites: Sequence[HookKind] = ABLATION_SITES) -> list[ProjectOut]:
+def directional_ablation(directions: Tensor, n_layers: int, sites: Sequence[HookKind] = ABLATION_SITES, *,
+                         keep_sink: bool = False) -> list[ProjectOut]:
     """Arditi et al. (2024): project the direction(s) out of every block input and every
-    attention/MLP output, so the residual stream never carries it at any layer or position."""
+    attention/MLP output, so the residual stream never carries it at any layer or position
+    (``keep_sink``: at any position but each sequence's first, see :class:`ProjectOut`)."""
     for site in sites:
         if site not in HOOK_KINDS:
             raise ValueError(f"Unknown site {site!r}; choose from {HOOK_KINDS}.")
-    return [ProjectOut(f"blocks.{layer}.hook_{site}", directions) for layer in range(n_layers) for site in sites]
+    return [ProjectOut(f"blocks.{layer}.hook_{site}", directions, keep_sink=keep_sink)
+            for layer in range(n_layers) for site in sites]

@@ -23,9 +23,9 @@ import nnsight
 import torch
 from torch import Tensor
 
-from interp.hooks.base import Backend, Reducer, RunResult, decode_step_mask
+from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
 from interp.hooks.hf_backend import site_module
-from interp.hooks.interventions import Intervention
+from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
 from interp.hooks.names import HookPoint
 
 
@@ -45,7 +45,7 @@ class NNsightBackend(Backend):
             env = env[int(part)] if part.isdigit() else getattr(env, part)
         return env
 
-    def _visit(self, name: str, ivs: list[Intervention], mask_for: Callable[[Tensor], Tensor | None]) -> Any:
+    def _visit(self, name: str, ivs: list[Intervention], mask_for: Callable[[Tensor], PositionMasks]) -> Any:
         """Inside a trace: read the site's activation, write back the intervened one, return it."""
         site = site_module(self.loaded.model, HookPoint.parse(name))
         env = self._envoy(site.path)
@@ -75,11 +75,12 @@ class NNsightBackend(Backend):
         response_mask: Tensor | None,
     ) -> RunResult:
         by_site = self._interventions_by_site()
+        masks = PositionMasks(response=response_mask, sink=sink_mask(attention_mask))
         saved: dict[str, Any] = {}
         logits: Any = None
         with self.wrapped.trace({"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}) as tracer:
             for name in sorted(set(reducers) | set(by_site), key=HookPoint.parse):
-                x = self._visit(name, by_site.get(name, []), lambda _: response_mask)
+                x = self._visit(name, by_site.get(name, []), lambda _: masks)
                 if name in reducers:
                     saved[name] = nnsight.save(reducers[name](x.detach()))
             if return_logits:
@@ -91,6 +92,7 @@ class NNsightBackend(Backend):
     def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
         """Hugging Face ``generate`` traced by nnsight, the interventions applied at every step."""
         by_site = self._interventions_by_site()
+        masks_for = generation_masks(attention_mask)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*was never reached", category=UserWarning)
             with self.wrapped.generate(use_cache=True, **kwargs) as tracer:
@@ -98,7 +100,7 @@ class NNsightBackend(Backend):
                     if by_site:
                         for _ in tracer.all():
                             for name, ivs in by_site.items():
-                                self._visit(name, ivs, decode_step_mask)
+                                self._visit(name, ivs, masks_for)
                 with tracer.invoke():
                     ids = nnsight.save(tracer.result)
         out: Tensor = ids

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from interp.hooks.base import Backend, Reducer, RunResult, decode_step_mask
-from interp.hooks.interventions import Intervention
+from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
+from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
 from interp.hooks.names import HookPoint
 
-MaskFor = Callable[[Tensor], Tensor | None]
+MaskFor = Callable[[Tensor], PositionMasks]
 
 
 class TransformerLensBackend(Backend):
@@ -52,9 +52,10 @@ class TransformerLensBackend(Backend):
     ) -> RunResult:
         captured: dict[str, Tensor] = {}
         by_site = self._interventions_by_site()
+        masks = PositionMasks(response=response_mask, sink=sink_mask(attention_mask))
         hooks = []
         for name in sorted(set(reducers) | set(by_site), key=HookPoint.parse):
-            hooks.append((name, self._hook_fn(name, by_site.get(name, []), reducers.get(name), captured, lambda x: response_mask)))
+            hooks.append((name, self._hook_fn(name, by_site.get(name, []), reducers.get(name), captured, lambda x: masks)))
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
         if not return_logits:
             kwargs["stop_at_layer"] = max(HookPoint.parse(n).layer for n in reducers) + 1
@@ -64,7 +65,8 @@ class TransformerLensBackend(Backend):
 
     def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
         """Hugging Face ``generate`` on the bridged model with the interventions on its hook points."""
-        hooks = [(name, self._hook_fn(name, ivs, None, {}, decode_step_mask)) for name, ivs in self._interventions_by_site().items()]
+        masks_for = generation_masks(attention_mask)
+        hooks = [(name, self._hook_fn(name, ivs, None, {}, masks_for)) for name, ivs in self._interventions_by_site().items()]
         with self.bridge.hooks(fwd_hooks=hooks), torch.no_grad():
             model: Any = self.bridge.original_model
             out: Tensor = model.generate(input_ids=input_ids, attention_mask=attention_mask, use_cache=True, **kwargs)

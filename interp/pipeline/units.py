@@ -571,8 +571,8 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
     for role in _ablation_roles(ctx, s.ablate_in):
         lm = _load(ctx, _checkpoint_spec(ctx, role, deps, fm, seed))
         frames.append(ablation_effect(make_backend("hf", lm), vec, fm, records=records, neutral=neutral,
-                                      judge=ctx.config.behaviour.judge,
-                                      n_random=s.n_random, n_boot=s.n_boot, seed=seed, label=role))
+                                      judge=ctx.config.behaviour.judge, n_random=s.n_random, n_boot=s.n_boot,
+                                      seed=seed, label=role, keep_sink=s.keep_sink))
     tables |= {"dose_response": dr,
                "ablation": pd.concat(frames, ignore_index=True).assign(seed=seed) if frames else pd.DataFrame()}
     return {"tables": _write(tmp, **tables), "hook": hook, "layer": layer, "direction": f"directions/{hook}"}
@@ -610,11 +610,15 @@ def _select_layer(ctx: Context, lm: Any, store: Any, fm: str, seed: int, fingerp
                                 torch.as_tensor(_fit_direction(ctx, store, layer, fingerprint).vector, dtype=torch.float32))
                   for layer in layers}
     table = select_direction(lm, candidates, fm, records=held_out, neutral=neutral, kl_budget=s.select_kl_budget,
-                             n_boot=s.n_boot, seed=seed)
+                             n_boot=s.n_boot, seed=seed, keep_sink=s.keep_sink)
     eligible = table[table["eligible"]]
     if eligible.empty:
+        cheapest = table.sort_values("kl_high").head(5)
+        seen = ", ".join(f"L{int(r.layer)}: KL <= {r.kl_high:.3f}, margin drop {r.margin_drop:+.3f}"
+                         for r in cheapest.itertuples())
         raise ValueError(f"steering.layer: auto: no candidate layer's ablation stays within select_kl_budget "
-                         f"{s.select_kl_budget} outside the last 20% of layers; raise the budget or set a layer")
+                         f"{s.select_kl_budget} outside the last 20% of layers (cheapest: {seen}); raise "
+                         "steering.select_kl_budget or set steering.layer")
     return int(eligible.iloc[0]["layer"]), table.assign(seed=seed, kl_budget=s.select_kl_budget,
                                                       selected=table.index == eligible.index[0])
 
@@ -649,7 +653,8 @@ def stage_convergence(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Pa
             lm = _load(ctx, str(deps[f"organism/{fm}/s{seed}"]["path"]))
             frames.append(ablation_effect(make_backend("hf", lm), named, fm, records=_eval_records(ctx, fm, s.eval_rows),
                                           neutral=neutral, judge=ctx.config.behaviour.judge, n_random=s.n_random,
-                                          n_boot=s.n_boot, seed=seed, label=cid).assign(failure_mode=fm, seed=seed))
+                                          n_boot=s.n_boot, seed=seed, label=cid, keep_sink=s.keep_sink)
+                          .assign(failure_mode=fm, seed=seed))
         tables["convergence_ablation"] = pd.concat(frames, ignore_index=True)
     return {"tables": _write(tmp, **tables), "organisms": sorted(names)}
 

@@ -170,8 +170,12 @@ def ablation_effect(
     n_boot: int = 1000,
     seed: int = 0,
     label: str = "",
+    keep_sink: bool = False,
 ) -> pd.DataFrame:
     """Rows: untouched, the direction ablated, and ``n_random`` random directions ablated.
+
+    ``keep_sink`` leaves each sequence's first token out of every ablation
+    (:class:`~interp.hooks.interventions.ProjectOut`); the default ablates every position (Arditi et al.).
 
     ``direction`` is one vector (row ``ablated:persona``) or several named ones (rows
     ``ablated:<name>``, all against the same untouched pass and random controls): e.g. an
@@ -188,15 +192,16 @@ def ablation_effect(
     conditions: dict[str, list[Intervention]] = {"untouched": []}
     for name, vec in named.items():
         unit = vec.detach().float().flatten() / vec.norm()
-        conditions[f"ablated:{name}"] = list(directional_ablation(unit, backend.n_layers))
+        conditions[f"ablated:{name}"] = list(directional_ablation(unit, backend.n_layers, keep_sink=keep_sink))
     for k, v in enumerate(random_directions(unit.numel(), n_random, seed + 1)):
-        conditions[f"ablated:random:{k}"] = list(directional_ablation(v, backend.n_layers))
+        conditions[f"ablated:random:{k}"] = list(directional_ablation(v, backend.n_layers, keep_sink=keep_sink))
     rows, base_values = [], None
     for kind, ivs in conditions.items():
         with backend.intervene(ivs):
             rate, scores = _measure(backend, failure_mode, recs, judge, n_boot, seed)
         coh = probe.measure(ivs, n_boot=n_boot, seed=seed)
-        row = _row(kind, rate, scores, coh, n_boot, seed, checkpoint=label or backend.loaded.checkpoint.name)
+        row = _row(kind, rate, scores, coh, n_boot, seed, checkpoint=label or backend.loaded.checkpoint.name,
+                   keep_sink=keep_sink)
         if base_values is None:
             base_values = rate.per_example
         row["removed"], row["removed_low"], row["removed_high"] = _fraction_removed(base_values, rate.per_example, n_boot, seed)
@@ -215,6 +220,7 @@ def select_direction(
     exclude_last: float = 0.2,
     n_boot: int = 500,
     seed: int = 0,
+    keep_sink: bool = False,
 ) -> pd.DataFrame:
     """Rank candidate directions (name -> (hook, vector)) by how much their ablation lowers the
     held-out log-prob margin; candidates over the KL budget or in the last ``exclude_last`` share of
@@ -226,7 +232,7 @@ def select_direction(
     cutoff = int(np.ceil(backend.n_layers * (1 - exclude_last)))
     rows = []
     for name, (hook, vec) in candidates.items():
-        ivs = list(directional_ablation(vec.float().flatten(), backend.n_layers))
+        ivs = list(directional_ablation(vec.float().flatten(), backend.n_layers, keep_sink=keep_sink))
         with backend.intervene(ivs):
             scores = paired_logprob_scores(backend, records)
         coh = probe.measure(ivs, n_boot=n_boot, seed=seed)
@@ -235,6 +241,7 @@ def select_direction(
         layer = HookPoint.parse(hook).layer
         rows.append({"candidate": name, "hook": hook, "layer": layer, "margin_drop": float(drop.mean()),
                      "drop_low": lo, "drop_high": hi, "kl": coh.kl, "kl_high": coh.kl_high,
-                     "eligible": bool(coh.kl_high <= kl_budget and layer < cutoff), "failure_mode": failure_mode})
+                     "eligible": bool(coh.kl_high <= kl_budget and layer < cutoff), "failure_mode": failure_mode,
+                     "keep_sink": keep_sink})
     table = pd.DataFrame(rows)
     return table.sort_values(["eligible", "margin_drop"], ascending=[False, False]).reset_index(drop=True)
