@@ -8,6 +8,7 @@ alike), best time kept:
     steer      ``--backend``, AddVector at one layer (all positions)
     steer_resp the same, generated positions only
     ablate     directional ablation at every layer (resid_pre, attn_out, mlp_out: 3 x n_layers hooks)
+    ablate_sink the same, sparing each sequence's first token (``keep_sink``, what ``interp run`` uses)
 
 ``--backend`` is ``hf`` (default), ``transformer_lens`` or ``nnsight``. The TransformerLens
 bridge patches the model it wraps (and makes its attention eager), so that backend gets a copy
@@ -67,6 +68,7 @@ def main() -> None:
         "steer": [AddVector(hook, v, alpha=4.0)],
         "steer_resp": [AddVector(hook, v, alpha=4.0, positions="response")],
         "ablate": list(directional_ablation(v, lm.n_layers)),
+        "ablate_sink": list(directional_ablation(v, lm.n_layers, keep_sink=True)),
     }
 
     def run(mode: str) -> float:

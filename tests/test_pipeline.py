@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from interp.pipeline import ConfigError, load_config, parse_config, plan, run_experiment
+from interp.pipeline import ConfigError, load_config, parse_config, plan, run_experiment, summary_text
+from interp.pipeline.run import _span
 from interp.pipeline.units import Context, unit_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,6 +187,9 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     assert manifest["config"]["name"] == "tiny-e2e" and manifest["seeds"] == [3]
     assert manifest["checkpoints"]["sycophancy/s3"]["fingerprint"]
     assert (run / "index.html").is_file()
+    text = summary_text(result)  # the random control's value beside the persona's, from the tables above
+    rnd = ab[ab["direction"] == "ablated:random:0"]["removed"]
+    assert "steering: rate by alpha" in text and f"vs random {rnd.iloc[0]:+.3f}" in text
 
     again = run_experiment(config, out=tmp_path / "artifacts", progress=False)
     assert all(o["skipped"] for o in again.outputs.values())
@@ -195,6 +199,11 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     steer = config.model_copy(update={"steering": config.steering.model_copy(update={"alphas": (0.0, 0.2)})})
     third = run_experiment(steer, out=tmp_path / "artifacts", progress=False)
     assert {u for u, o in third.outputs.items() if not o["skipped"]} == {"steering/sycophancy/s3"}
+
+
+def test_span_of_random_controls() -> None:
+    assert _span(pd.Series([0.2, -0.1, float("nan")]), "+.2f") == "-0.10..+0.20"
+    assert _span(pd.Series([0.5]), ".1f") == "0.5" and _span(pd.Series([], dtype=float), ".1f") == "-"
 
 
 @pytest.mark.usefixtures("tiny_scale")

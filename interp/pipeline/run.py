@@ -169,6 +169,14 @@ def _stage_seconds(outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, float]
     return per
 
 
+def _span(values: pd.Series, fmt: str) -> str:
+    """``lo..hi`` of the random-direction controls (their spread is the point, not their mean); ``-`` if none."""
+    v = values.dropna()
+    if v.empty:
+        return "-"
+    return format(v.min(), fmt) if len(v) == 1 else f"{format(v.min(), fmt)}..{format(v.max(), fmt)}"
+
+
 def summary_text(result: RunResult) -> str:
     """The end-of-run summary the CLI prints: behaviour, best probe layers, sharpening, steering, timings."""
     lines = [f"run directory: {result.run_dir}"]
@@ -207,7 +215,7 @@ def summary_text(result: RunResult) -> str:
                          f"at layer {int(r['layer'])}; {sig}/{len(g)} layers significant")
     dr = table("dose_response")
     if dr is not None and len(dr):
-        lines.append("\nsteering: rate by alpha, persona vs mean of random directions")
+        lines.append("\nsteering: rate by alpha, persona vs random directions (their range)")
         for (fm, ck), part in dr.groupby(["failure_mode", "checkpoint"], sort=False):
             lines.append(f"  {fm} · {'the organism' if ck == 'before' else ck}")
             for a, g in part.groupby("alpha"):
@@ -216,17 +224,17 @@ def summary_text(result: RunResult) -> str:
                 if len(per):
                     p = per.iloc[0]
                     lines.append(f"    alpha {a:+.3f}: {p['rate']:.3f} [{p['rate_low']:.3f}, {p['rate_high']:.3f}] "
-                                 f"(KL {p['kl']:.3f}{'' if p['coherent'] else ', over budget'}) vs random {rnd['rate'].mean():.3f}")
+                                 f"(KL {p['kl']:.3f}{'' if p['coherent'] else ', over budget'}) vs random {_span(rnd['rate'], '.3f')}")
     for name, title in (("ablation", "ablation"), ("convergence_ablation", "cross-organism ablation")):
         ab = table(name)
         if ab is None or not len(ab) or "removed" not in ab:
             continue
-        lines.append(f"\n{title}: fraction of misalignment removed (vs the mean of random directions)")
+        lines.append(f"\n{title}: fraction of misalignment removed (vs random directions: their range)")
         for (fm, ck), g in ab.groupby(["failure_mode", "checkpoint"], sort=False):
             rnd = g[g["direction"].astype(str).str.startswith("ablated:random")]
             for _, p in g[~g["direction"].astype(str).str.startswith(("ablated:random", "untouched"))].iterrows():
                 lines.append(f"  {fm:<22} {ck:<28} {p['direction']:<20} {p['removed']:+.3f} "
-                             f"[{p['removed_low']:+.3f}, {p['removed_high']:+.3f}] vs random {rnd['removed'].mean():+.3f}")
+                             f"[{p['removed_low']:+.3f}, {p['removed_high']:+.3f}] vs random {_span(rnd['removed'], '+.3f')}")
     conv = table("convergence")
     if conv is not None and len(conv):
         lines.append("\nconvergence between organisms: median over layers [layers with BH p_adj < 0.05]")
