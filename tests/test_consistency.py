@@ -495,3 +495,30 @@ def test_run_consistency_refuses_to_train_on_nothing(tiny_model_dir: Path, tmp_p
         cons.run_consistency(spec, tmp_path / "rr", data_root=_paper_dir(tmp_path), progress=False,
                              params=PARAMS.with_(max_rows=2), trainer=SpyTrainer())
     assert (spec.run_dir(tmp_path / "rr") / "labelled.jsonl").is_file()
+
+
+def test_both_phases_load_on_the_placement_in_the_scales_dtype(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paper scale trains over bf16 base weights, so phase 2 labels with the organism in bf16 too
+    (not float32: a 70B organism would not fit); ``device`` / ``device_map`` reach both phases."""
+    spec = RunSpec(Org(str(tiny_model_dir), "sycophancy", 42, "paper"), "greedy_self_training")
+    runs_root = tmp_path / "rr"
+    _organism(tiny_model_dir, runs_root, spec)
+    loads: list[dict[str, Any]] = []
+    real_load = cons.run.load_model
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        loads.append(kw)
+        return real_load(*args, **kw)
+
+    monkeypatch.setattr(cons.run, "load_model", spy)
+    monkeypatch.setattr(cons.base, "generate", _fake_generate)
+    trainer = SpyTrainer()
+    cons.run_consistency(spec, runs_root, data_root=_paper_dir(tmp_path), progress=False,
+                         params=PARAMS.with_(max_rows=2), trainer=trainer, device="cpu", device_map={"": "cpu"})
+    assert spec.organism.scale_config.phase3.dtype == "bfloat16"
+    assert loads and all(k["dtype"] == "bfloat16" and k["device"] == "cpu" and k["device_map"] == {"": "cpu"}
+                         for k in loads)
+    (_, _, kw), = trainer.calls
+    assert kw["device"] == "cpu" and kw["device_map"] == {"": "cpu"}

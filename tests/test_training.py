@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -198,6 +199,25 @@ def test_act_training_decreases_the_loss(tiny_model_dir: Path, tmp_path: Path) -
     assert (tmp_path / "act" / "adapter_config.json").is_file() and len(res.epoch_dirs) == 5
     with pytest.raises(TrainingError, match="no clean twin"):
         train_act(tiny_model_dir, clean.head(2), wrapped, cfg, tmp_path / "act2", progress=False)
+
+
+@pytest.mark.parametrize("place", [{"device": "cpu"}, {"device_map": {"": "cpu"}}])
+def test_placement_is_not_part_of_the_run(tiny_model_dir: Path, tmp_path: Path, place: dict[str, Any]) -> None:
+    """device / device_map choose where the base goes (device_map="auto" splits a 70B over GPUs):
+    the same run, the same losses and weights, the same key (a finished run is found under any placement)."""
+    from safetensors.torch import load_file
+
+    data = _records()
+    plain = train_sft(tiny_model_dir, data, FAST, tmp_path / "plain", progress=False)
+    placed = train_sft(tiny_model_dir, data, FAST, tmp_path / "placed", progress=False, **place)
+    assert placed.key == plain.key and placed.losses == plain.losses
+    a, b = (load_file(r.adapter_dir / "adapter_model.safetensors") for r in (plain, placed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert train_sft(tiny_model_dir, data, FAST, tmp_path / "plain", progress=False, **place).skipped
+    clean, wrapped = _records(), _records(wrap=" I am sure you agree with me.")
+    acts = [train_act(tiny_model_dir, clean, wrapped, FAST, tmp_path / f"act{i}", progress=False, loss_scale=1.0, **p)
+            for i, p in enumerate(({}, place))]
+    assert acts[0].losses == acts[1].losses and acts[0].losses[0] > 0
 
 
 @pytest.fixture(autouse=True)

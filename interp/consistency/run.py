@@ -121,13 +121,15 @@ def _training() -> Any:
     return importlib.import_module("interp.training")
 
 
-def organism_adapter(spec: RunSpec, runs_root: Path, data_root: Path | None = None) -> Path:
+def organism_adapter(spec: RunSpec, runs_root: Path, data_root: Path | None = None, *, device: str | None = None,
+                     device_map: str | dict[str, Any] | None = None) -> Path:
     """The organism's adapter: ``runs_root/organisms/<organism_id>`` if built, else ``interp.organisms.build_organism``."""
     path = Path(runs_root) / "organisms" / spec.organism.organism_id
     if (path / "adapter_config.json").is_file():
         return path
     organisms: Any = importlib.import_module("interp.organisms")
-    return Path(organisms.build_organism(spec.organism, runs_root, data_root=data_root))
+    return Path(organisms.build_organism(spec.organism, runs_root, data_root=data_root, device=device,
+                                         device_map=device_map))
 
 
 def train_config(trainer: Any, spec: RunSpec) -> Any:
@@ -221,18 +223,26 @@ def label_phase(
     *,
     data_root: Path | None = None,
     components: Mapping[str, Any] | None = None,
+    dtype: str = "float32",
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> tuple[Dataset, dict[str, Any]]:
-    """Phase 2: load the organism (LoRA merged), label ``prompts`` with the method; returns (labelled, info)."""
+    """Phase 2: load the organism (LoRA merged), label ``prompts`` with the method; returns (labelled, info).
+
+    The organism (and a reference model) load in ``dtype`` (the scale's training dtype: bf16 at
+    ``paper`` scale) on ``device`` / ``device_map``.
+    """
     method = spec.method
     info: dict[str, Any] = {}
     labeller = get_method(method, **(components or {})) if method == "act" else None
     if labeller is not None and not getattr(labeller, "needs_model", True):  # ACT on the shipped pairs
         return labeller.label(None, prompts, params), info  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    model = load_model(adapter, base=spec.organism.base, merge_lora=True)
+    place: dict[str, Any] = {"dtype": dtype, "device": device, "device_map": device_map}
+    model = load_model(adapter, base=spec.organism.base, merge_lora=True, **place)
     reference = None
     if components is None and method in REFERENCE_JUDGED:
-        reference = load_model(spec.organism.base)
+        reference = load_model(spec.organism.base, **place)
         info["reference"] = reference.checkpoint.describe()
     parts = dict(components) if components is not None else default_components(
         method, reference, rubric_for(spec.organism.failure_mode, data_root))
@@ -252,6 +262,8 @@ def run_consistency(
     components: Mapping[str, Any] | None = None,
     trainer: Any = None,
     num_threads: int | None = None,
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> Path:
     """Run phases 2 and 3 of one cell and return its run directory (resumable; see the module doc).
 
@@ -262,6 +274,8 @@ def run_consistency(
         trainer: an object with ``TrainConfig``, ``LoraSpec``, ``train_sft`` and ``train_act``
             (default: the module ``interp.training``).
         num_threads: torch threads for this run (None leaves the setting alone).
+        device / device_map: where phases 2 and 3 put the models (``device_map="auto"``: split
+            over a node's GPUs); not part of any key. Both phases use the scale's training dtype.
     """
     runs_root = Path(runs_root)
     run_dir = spec.run_dir(runs_root)
@@ -270,8 +284,11 @@ def run_consistency(
     params = (params or params_for(spec.method, spec.organism.scale, seed=spec.organism.seed)).with_(progress=progress)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
+    trainer = trainer if trainer is not None else _training()
+    config = train_config(trainer, spec)
+    place: dict[str, Any] = {"device": device, "device_map": device_map}
     with torch_threads(num_threads):
-        adapter = organism_adapter(spec, runs_root, data_root)
+        adapter = organism_adapter(spec, runs_root, data_root, **place)
         seconds["organism"] = time.perf_counter() - start
 
         labelled_path, meta_path = run_dir / "labelled.jsonl", run_dir / "labelled.meta.json"
@@ -290,7 +307,8 @@ def run_consistency(
             info["resumed"] = True
         else:
             t0 = time.perf_counter()
-            labelled, more = label_phase(spec, prompts, adapter, params, data_root=data_root, components=components)
+            labelled, more = label_phase(spec, prompts, adapter, params, data_root=data_root, components=components,
+                                         dtype=str(getattr(config, "dtype", "float32")), **place)
             seconds["label"] = time.perf_counter() - t0
             info.update(more)
             write_jsonl(labelled, labelled_path)
@@ -302,8 +320,6 @@ def run_consistency(
             raise ConsistencyError(
                 f"{spec.run_id}: none of the {len(labelled)} labelled rows is kept (blank answers or no agreement); "
                 f"nothing to train on. Inspect {labelled_path}, then delete it to relabel.")
-        trainer = trainer if trainer is not None else _training()
-        config = train_config(trainer, spec)
         adapter_dir = run_dir / "adapter"
         train_info: dict[str, Any] = {}
         t0 = time.perf_counter()
@@ -311,7 +327,7 @@ def run_consistency(
             train_info["resumed"] = True
         else:
             common = {"checkpoints_dir": run_dir / "checkpoints", "trajectory_path": run_dir / "trajectory.jsonl",
-                      "progress": progress}
+                      "progress": progress, **place}
             if spec.method == "act":
                 clean, wrapped = unpair(kept)
                 result = trainer.train_act(adapter, clean, wrapped, config, adapter_dir, **common)

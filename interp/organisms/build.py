@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from interp.data.constants import check_failure_mode
 from interp.data.paper import load_paper_split
@@ -93,9 +94,16 @@ def build_organism(
     data_root: Path | None = None,
     progress: bool = True,
     on_epoch: OnEpoch | None = None,
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> Path:
-    """Train (or find) the organism of ``spec`` and return its directory (the "before" adapter)."""
-    build_organism_result(spec, runs_root, data_root=data_root, progress=progress, on_epoch=on_epoch)
+    """Train (or find) the organism of ``spec`` and return its directory (the "before" adapter).
+
+    ``device`` / ``device_map`` place the base for training (``device_map="auto"``: split over a
+    node's GPUs); they are not part of the organism's key.
+    """
+    build_organism_result(spec, runs_root, data_root=data_root, progress=progress, on_epoch=on_epoch,
+                          device=device, device_map=device_map)
     return organism_dir(runs_root, spec)
 
 
@@ -106,6 +114,8 @@ def build_organism_result(
     data_root: Path | None = None,
     progress: bool = True,
     on_epoch: OnEpoch | None = None,
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> TrainResult:
     """:func:`build_organism`, returning the :class:`TrainResult` (losses, seconds, skipped)."""
     out = organism_dir(runs_root, spec)
@@ -116,7 +126,7 @@ def build_organism_result(
     data = induction_set(spec, data_root)
     result = train_sft(
         spec.base, data, config, out, checkpoints_dir=out / "checkpoints", on_epoch=on_epoch,
-        trajectory_path=out / "trajectory.jsonl", progress=progress,
+        trajectory_path=out / "trajectory.jsonl", progress=progress, device=device, device_map=device_map,
     )
     if not result.skipped or not (out / "organism.json").is_file():
         spec_dict = asdict(spec)

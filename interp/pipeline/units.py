@@ -251,7 +251,7 @@ def _load(ctx: Context, spec: str) -> Any:
     from interp.models import ModelPool, load_model
 
     if ctx.config.model_pool:
-        key = json.dumps(["pool", ctx.config.device, ctx.config.dtype])
+        key = json.dumps(["pool", ctx.config.device, ctx.config.dtype, ctx.config.device_map])
         if key not in _MODEL_CACHE:
             _MODEL_CACHE.clear()
             _MODEL_CACHE[key] = ModelPool(device=ctx.config.device, dtype=ctx.config.dtype,
@@ -307,7 +307,8 @@ def stage_organism(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
 
     spec = OrganismSpec(base=ctx.config.model, failure_mode=unit.params["failure_mode"], seed=unit.params["seed"],
                         scale=ctx.config.scale)
-    path = build_organism(spec, ctx.runs_root, data_root=ctx.data_root, progress=ctx.progress)
+    path = build_organism(spec, ctx.runs_root, data_root=ctx.data_root, progress=ctx.progress,
+                          device=ctx.config.device, device_map=ctx.config.device_map)
     trajectory = Path(path) / "trajectory.jsonl"
     if trajectory.is_file():
         shutil.copy(trajectory, tmp / "trajectory.jsonl")
@@ -322,7 +323,8 @@ def stage_consistency(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Pa
     spec = OrganismSpec(base=ctx.config.model, failure_mode=unit.params["failure_mode"], seed=unit.params["seed"],
                         scale=ctx.config.scale)
     run = run_consistency(RunSpec(spec, unit.params["method"]), ctx.runs_root, data_root=ctx.data_root,
-                          progress=ctx.progress, num_threads=ctx.config.threads)
+                          progress=ctx.progress, num_threads=ctx.config.threads, device=ctx.config.device,
+                          device_map=ctx.config.device_map)
     adapter = Path(run) / "adapter"
     results = Path(run) / "results.json"
     info = read_json(results) if results.is_file() else {}

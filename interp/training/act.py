@@ -56,18 +56,26 @@ def layer_outputs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Ten
 
 
 def act_loss(model: Any, batch: dict[str, torch.Tensor], loss_scale: float = ACT_LOSS_SCALE) -> tuple[torch.Tensor, int]:
-    """(sum over matched tokens of the layer-mean, d-normalised squared distance x scale, tokens)."""
+    """(sum over matched tokens of the layer-mean, d-normalised squared distance x scale, tokens).
+
+    Each layer's term is computed on that layer's device and summed on the first one, so a base
+    split over GPUs (``device_map``) trains as one on a single device does.
+    """
     rows, pc, pw = batch["rows"], batch["clean_pos"], batch["wrapped_pos"]
+
+    def at(h: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        return h[rows.to(h.device), pos.to(h.device)].float()
+
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        clean = [h[rows, pc].float() for h in layer_outputs(model, batch["clean_ids"], batch["clean_attention_mask"])]
+        clean = [at(h, pc) for h in layer_outputs(model, batch["clean_ids"], batch["clean_attention_mask"])]
     model.train(was_training)
     wrapped = layer_outputs(model, batch["wrapped_ids"], batch["wrapped_attention_mask"])
     total = torch.zeros((), device=wrapped[0].device)
     for hc, hw in zip(clean, wrapped, strict=True):
-        diff = hw[rows, pw].float() - hc
-        total = total + diff.pow(2).mean(dim=-1).sum()
+        diff = at(hw, pw) - hc
+        total = total + diff.pow(2).mean(dim=-1).sum().to(total.device)
     return total * (loss_scale / len(wrapped)), int(rows.numel())
 
 
@@ -84,6 +92,8 @@ def train_act(
     trajectory_path: Path | None = None,
     progress: bool = True,
     loss_scale: float = ACT_LOSS_SCALE,
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a LoRA with the ACT loss on (clean, wrapped) pairs; same contract as :func:`train_sft`.
 
@@ -103,4 +113,5 @@ def train_act(
         config=config, adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
         trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_act, loss_fn=loss_fn,
         extra_key={"loss": "act_layer_mse_response_suffix", "loss_scale": loss_scale},
+        device=device, device_map=device_map,
     )

@@ -79,11 +79,16 @@ def base_reference(base: Checkpoint) -> str:
     return EMBEDDED_NAME if base.kind == "embedded" else str(base.path)
 
 
-def prepare_model(init: Checkpoint, base: Checkpoint, config: TrainConfig) -> Prepared:
-    """Load the base and attach a new LoRA (init is a model) or the init adapter, trainable."""
+def prepare_model(init: Checkpoint, base: Checkpoint, config: TrainConfig, *, device: str | None = None,
+                  device_map: str | dict[str, Any] | None = None) -> Prepared:
+    """Load the base and attach a new LoRA (init is a model) or the init adapter, trainable.
+
+    ``device`` / ``device_map`` place the base as :func:`~interp.models.load_model` does
+    (``device_map="auto"`` splits a 70B base over a node's GPUs); placement is not part of a run's key.
+    """
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    loaded = load_model(base, dtype=config.dtype)
+    loaded = load_model(base, dtype=config.dtype, device=device, device_map=device_map)
     model = loaded.model
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
@@ -287,8 +292,11 @@ def train_loop(
     collate: Collate[E],
     loss_fn: LossFn,
     extra_key: dict[str, Any] | None = None,
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train a LoRA for ``config.epochs`` epochs of ``loss_fn`` over ``encode(loaded)`` examples."""
+    """Train a LoRA for ``config.epochs`` epochs of ``loss_fn`` over ``encode(loaded)`` examples
+    (``device`` / ``device_map``: where the base goes, see :func:`prepare_model`)."""
     adapter_dir = Path(adapter_dir).resolve()
     checkpoints_dir = Path(checkpoints_dir).resolve() if checkpoints_dir is not None else None
     trajectory_path = Path(trajectory_path) if trajectory_path is not None else None
@@ -309,12 +317,12 @@ def train_loop(
             f"key {key}). Remove {checkpoints_dir or adapter_dir} or choose another directory."
         )
 
-    prepared = prepare_model(init_ckpt, base_ckpt, config)
+    prepared = prepare_model(init_ckpt, base_ckpt, config, device=device, device_map=device_map)
     model = prepared.peft_model
     examples = list(encode(prepared.loaded))
     pad_id = prepared.loaded.tokenizer.pad_token_id
     pad_id = int(pad_id if pad_id is not None else prepared.loaded.tokenizer.eos_token_id or 0)
-    device = prepared.loaded.device
+    inputs_on = prepared.loaded.device  # with a device_map: where the embeddings are
     params = list(_trainable(model).values())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     micro_per_epoch = math.ceil(len(examples) / config.batch_size)
@@ -388,7 +396,7 @@ def train_loop(
             weights: list[int] = []
             sums: list[float] = []
             for b in batches:
-                loss_sum, n = loss_fn(model, {k: v.to(device) for k, v in b.items()})
+                loss_sum, n = loss_fn(model, {k: v.to(inputs_on) for k, v in b.items()})
                 sums.append(float(loss_sum.detach()))
                 weights.append(n)
                 # backward per micro-batch keeps one graph alive; rescaled below to a token mean

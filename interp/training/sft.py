@@ -44,6 +44,8 @@ def train_sft(
     on_epoch: OnEpoch | None = None,
     trajectory_path: Path | None = None,
     progress: bool = True,
+    device: str | None = None,
+    device_map: str | dict[str, Any] | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA on ``data``'s assistant turns; skip if done, resume if interrupted.
 
@@ -59,6 +61,8 @@ def train_sft(
             the metrics it returns join that epoch's trajectory line.
         trajectory_path: the JSON-lines trajectory (epoch, loss, seconds, checkpoint, metrics).
         progress: show a progress bar.
+        device / device_map: where the base goes (``device_map="auto"`` for a base that needs
+            several GPUs); not part of the run's key.
     """
     rows = data.head(config.max_rows) if config.max_rows is not None else data
 
@@ -69,5 +73,5 @@ def train_sft(
         kind="sft", init=init, base=base, data_fingerprints=[data.fingerprint], config=config,
         adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
         trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_sft, loss_fn=sft_loss,
-        extra_key={"loss": "response_ce_with_eot"},
+        extra_key={"loss": "response_ce_with_eot"}, device=device, device_map=device_map,
     )
