@@ -263,6 +263,35 @@ def test_two_organisms_get_a_convergence_unit(tiny_model_dir: Path, tmp_path: Pa
     html = (result.run_dir / "index.html").read_text()
     assert 'id="section-convergence"' in html and "shift_cosine" in html
 
+    # when the steering units ablated in the organisms, their own-direction and random rows are reused, not rerun
+    import interp.steering
+
+    calls: list[tuple[str, int]] = []
+    real_ablation = interp.steering.ablation_effect
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        calls.append((kw["label"], kw["n_random"]))
+        return real_ablation(*args, **kw)
+
+    monkeypatch.setattr(interp.steering, "ablation_effect", spy)
+    reuse = config.model_copy(update={"steering": config.steering.model_copy(update={"ablate_in": ("before",)})})
+    again = run_experiment(reuse, out=tmp_path / "artifacts", only=["convergence"], progress=False)
+    assert again.ok, again.failed
+    assert sorted(calls) == sorted([("before", 1), ("before", 1), *((o, 0) for o in organisms)])  # no random reruns
+    ab2 = pd.read_parquet(again.run_dir / "convergence_ablation.parquet")
+    steer = pd.read_parquet(again.run_dir / "ablation.parquet")
+    cols = ["direction", "rate", "margin", "kl", "removed"]
+    for fm, ck in (("sycophancy", "sycophancy/s3/before"), ("emergent_misalignment", "emergent_misalignment/s3/before")):
+        mine = ab2[ab2["checkpoint"] == ck].reset_index(drop=True)
+        other = next(o for o in organisms if o != ck)
+        assert list(mine["direction"]) == ["untouched", "ablated:persona", f"ablated:from:{other}", "ablated:random:0"]
+        theirs = steer[(steer["failure_mode"] == fm) & (steer["checkpoint"] == "before")].set_index("direction")
+        pd.testing.assert_frame_equal(mine.set_index("direction").loc[list(theirs.index), cols[1:]],
+                                      theirs[cols[1:]], check_exact=False, rtol=1e-6)  # the untouched pass agrees too
+        before = ab[ab["checkpoint"] == ck].set_index("direction")  # ... and with the run that measured everything
+        pd.testing.assert_frame_equal(mine.set_index("direction")[cols[1:]], before.loc[list(mine["direction"]), cols[1:]],
+                                      check_exact=False, rtol=1e-6)
+
 
 def test_sigkill_then_rerun_resumes(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kill a run with SIGKILL after some units finished; the rerun skips them and gives the same numbers

@@ -651,14 +651,31 @@ def stage_convergence(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Pa
             vectors[cid] = torch.as_tensor(d.vector, dtype=torch.float32)
         neutral, frames = neutral_texts(s.neutral_rows), []
         for cid, (fm, seed) in names.items():
-            named = {"persona": vectors[cid]} | {f"from:{other}": v for other, v in vectors.items() if other != cid}
+            others = {f"from:{other}": v for other, v in vectors.items() if other != cid}
+            own = _own_ablation(ctx, deps[f"steering/{fm}/s{seed}"])
+            named = others if own is not None else {"persona": vectors[cid]} | others
             lm = _load(ctx, str(deps[f"organism/{fm}/s{seed}"]["path"]))
-            frames.append(ablation_effect(make_backend("hf", lm), named, fm, records=_eval_records(ctx, fm, s.eval_rows),
-                                          neutral=neutral, judge=ctx.config.behaviour.judge, n_random=s.n_random,
-                                          n_boot=s.n_boot, seed=seed, label=cid, keep_sink=s.keep_sink)
-                          .assign(failure_mode=fm, seed=seed))
+            frame = ablation_effect(make_backend("hf", lm), named, fm, records=_eval_records(ctx, fm, s.eval_rows),
+                                    neutral=neutral, judge=ctx.config.behaviour.judge,
+                                    n_random=0 if own is not None else s.n_random, n_boot=s.n_boot, seed=seed,
+                                    label=cid, keep_sink=s.keep_sink)
+            if own is not None:  # untouched, own direction, other organisms' directions, random controls
+                persona = own["direction"] == "ablated:persona"
+                frame = pd.concat([frame.iloc[:1], own[persona], frame.iloc[1:], own[~persona]], ignore_index=True)
+            frames.append(frame.assign(checkpoint=cid, failure_mode=fm, seed=seed))
         tables["convergence_ablation"] = pd.concat(frames, ignore_index=True)
     return {"tables": _write(tmp, **tables), "organisms": sorted(names)}
+
+
+def _own_ablation(ctx: Context, steering: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The organism's own-direction and random-direction ablation rows its steering unit measured
+    (same prompts, neutral texts, seeds and keep_sink as the convergence unit), or None when
+    ``steering.ablate_in`` left the organism out."""
+    table = read_table(steering, ctx, "ablation")
+    if table is None or table.empty:
+        return None
+    rows = table[(table["checkpoint"] == "before") & table["direction"].astype(str).str.startswith("ablated:")]
+    return rows.drop(columns=["seed"], errors="ignore") if (rows["direction"] == "ablated:persona").any() else None
 
 
 def _ablation_roles(ctx: Context, ablate_in: Sequence[str]) -> list[str]:
