@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
-from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
+from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
 
 _ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
@@ -175,7 +175,7 @@ class HFBackend(Backend):
     ) -> RunResult:
         captured: dict[str, Tensor] = {}
         stop_after = None if return_logits else max(reducers, key=HookPoint.parse)
-        self._masks = PositionMasks(response=response_mask, sink=sink_mask(attention_mask))
+        self._masks = PositionMasks.of_sequences(attention_mask, response_mask)
         try:
             with self._hooks(reducers, captured, stop_after):
                 try:
@@ -209,8 +209,7 @@ class HFBackend(Backend):
         lengths = prefix_mask.long().sum(-1)
         try:
             with torch.no_grad(), self._hooks({}, {}, None):
-                self._masks = PositionMasks(response=torch.zeros_like(prefix_mask, dtype=torch.bool),
-                                            sink=sink_mask(prefix_mask))
+                self._masks = PositionMasks.of_sequences(prefix_mask, torch.zeros_like(prefix_mask, dtype=torch.bool))
                 first = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
                                    use_cache=True, logits_to_keep=1)
                 cache = first.past_key_values

@@ -32,6 +32,11 @@ class PositionMasks:
     response: Tensor | None = None
     sink: Tensor | None = None
 
+    @classmethod
+    def of_sequences(cls, attention_mask: Tensor, response: Tensor | None = None) -> PositionMasks:
+        """The masks of a pass over whole sequences: each row's first attended token is its sink."""
+        return cls(response=response, sink=sink_mask(attention_mask))
+
 
 def sink_mask(attention_mask: Tensor) -> Tensor:
     """``[batch, pos]`` True at each row's first attended position (left or right padding)."""

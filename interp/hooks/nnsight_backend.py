@@ -25,7 +25,7 @@ from torch import Tensor
 
 from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
 from interp.hooks.hf_backend import site_module
-from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
+from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
 
 
@@ -75,7 +75,7 @@ class NNsightBackend(Backend):
         response_mask: Tensor | None,
     ) -> RunResult:
         by_site = self._interventions_by_site()
-        masks = PositionMasks(response=response_mask, sink=sink_mask(attention_mask))
+        masks = PositionMasks.of_sequences(attention_mask, response_mask)
         saved: dict[str, Any] = {}
         logits: Any = None
         with self.wrapped.trace({"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": False}) as tracer:

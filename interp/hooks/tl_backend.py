@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
-from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
+from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
 
 MaskFor = Callable[[Tensor], PositionMasks]
@@ -52,7 +52,7 @@ class TransformerLensBackend(Backend):
     ) -> RunResult:
         captured: dict[str, Tensor] = {}
         by_site = self._interventions_by_site()
-        masks = PositionMasks(response=response_mask, sink=sink_mask(attention_mask))
+        masks = PositionMasks.of_sequences(attention_mask, response_mask)
         hooks = []
         for name in sorted(set(reducers) | set(by_site), key=HookPoint.parse):
             hooks.append((name, self._hook_fn(name, by_site.get(name, []), reducers.get(name), captured, lambda x: masks)))
