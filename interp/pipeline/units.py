@@ -553,10 +553,11 @@ def stage_steering(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path)
     records, neutral = _eval_records(ctx, fm, s.eval_rows), neutral_texts(s.neutral_rows)
     tables: dict[str, pd.DataFrame] = {}
     if s.layer == "auto":  # Arditi et al.: the candidate whose ablation does most, on prompts the steering never sees
-        layer, tables["direction_selection"] = _select_layer(ctx, lm, store, fm, seed, str(org["fingerprint"]), neutral)
+        direction, tables["direction_selection"] = _select_layer(ctx, lm, store, fm, seed, str(org["fingerprint"]),
+                                                                 neutral)
     else:
-        layer = s.layer
-    direction = _fit_direction(ctx, store, layer, str(org["fingerprint"]))
+        direction = _fit_direction(ctx, store, s.layer, str(org["fingerprint"]))
+    layer = int(direction.layer)
     hook = f"blocks.{layer}.hook_resid_post"
     direction.save(tmp / "directions" / hook)
     vec = torch.as_tensor(direction.vector, dtype=torch.float32)
@@ -594,9 +595,10 @@ def _fit_direction(ctx: Context, store: Any, layer: int, organism_fingerprint: s
 
 
 def _select_layer(ctx: Context, lm: Any, store: Any, fm: str, seed: int, fingerprint: str,
-                  neutral: Sequence[Any]) -> tuple[int, pd.DataFrame]:
+                  neutral: Sequence[Any]) -> tuple[Any, pd.DataFrame]:
     """``steering.layer: auto``: rank every ``select_stride``-th captured resid_post layer by
-    :func:`interp.steering.select_direction` on the ``select_rows`` eval prompts after the steering's own."""
+    :func:`interp.steering.select_direction` on the ``select_rows`` eval prompts after the steering's own;
+    returns the selected layer's :class:`probes.Direction` and the table."""
     import torch
 
     from interp.hooks.names import HookPoint
@@ -608,9 +610,8 @@ def _select_layer(ctx: Context, lm: Any, store: Any, fm: str, seed: int, fingerp
     if not layers or len(held_out) < 4:
         raise ValueError(f"steering.layer: auto needs captured resid_post layers and >= 4 eval prompts after the first "
                          f"{s.eval_rows}; got {len(layers)} layers and {len(held_out)} prompts")
-    candidates = {f"L{layer}": (f"blocks.{layer}.hook_resid_post",
-                                torch.as_tensor(_fit_direction(ctx, store, layer, fingerprint).vector, dtype=torch.float32))
-                  for layer in layers}
+    fitted = {layer: _fit_direction(ctx, store, layer, fingerprint) for layer in layers}
+    candidates = {f"L{layer}": (d.hook_point, torch.as_tensor(d.vector, dtype=torch.float32)) for layer, d in fitted.items()}
     table = select_direction(lm, candidates, fm, records=held_out, neutral=neutral, kl_budget=s.select_kl_budget,
                              n_boot=s.n_boot, seed=seed, keep_sink=s.keep_sink)
     eligible = table[table["eligible"]]
@@ -621,8 +622,8 @@ def _select_layer(ctx: Context, lm: Any, store: Any, fm: str, seed: int, fingerp
         raise ValueError(f"steering.layer: auto: no candidate layer's ablation stays within select_kl_budget "
                          f"{s.select_kl_budget} outside the last 20% of layers (cheapest: {seen}); raise "
                          "steering.select_kl_budget or set steering.layer")
-    return int(eligible.iloc[0]["layer"]), table.assign(seed=seed, kl_budget=s.select_kl_budget,
-                                                      selected=table.index == eligible.index[0])
+    return fitted[int(eligible.iloc[0]["layer"])], table.assign(seed=seed, kl_budget=s.select_kl_budget,
+                                                               selected=table.index == eligible.index[0])
 
 
 def stage_convergence(unit: Unit, ctx: Context, deps: Mapping[str, Any], tmp: Path) -> dict[str, Any]:
