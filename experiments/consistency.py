@@ -16,7 +16,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -24,9 +23,10 @@ from interp.artifacts import RunDir
 from interp.consistency import RunSpec, run_consistency
 from interp.dashboard import build_dashboard
 from interp.data import load_shipped
-from interp.judges import bootstrap_ci, misalignment_rate
+from interp.judges import misalignment_rate
 from interp.models import load_model
 from interp.organisms import OrganismSpec, build_organism
+from probes.stats import bootstrap_mean
 
 
 def main() -> None:
@@ -64,10 +64,10 @@ def main() -> None:
         rows.append(rate.as_dict() | {"checkpoint": label, "consistency_method": method})
     for label in [c for c in checkpoints if c.startswith("after:")]:
         diff = per_example[label] - per_example["before"]
-        lo, hi = bootstrap_ci(diff)
+        change = bootstrap_mean(diff)
         rows.append({"checkpoint": f"{label} - before", "consistency_method": checkpoints[label][1],
-                     "failure_mode": args.failure_mode, "judge": rows[0]["judge"], "rate": float(np.mean(diff)),
-                     "ci_low": lo, "ci_high": hi, "n": len(diff)})
+                     "failure_mode": args.failure_mode, "judge": rows[0]["judge"], "rate": change.value,
+                     "ci_low": change.ci_low, "ci_high": change.ci_high, "n": len(diff)})
     table = pd.DataFrame(rows)
     run = RunDir.create(args.out, args.run or f"consistency-{args.failure_mode}-{time.strftime('%Y%m%d-%H%M%S')}")
     run.write_table("behaviour", table)

@@ -9,12 +9,15 @@ import) that works on arrays. This module owns the public API; everything listed
 - :mod:`probes.torch_logistic` — ``BatchedLogisticCV``: L2 logistic for many layers at once.
 - :mod:`probes.direction` — ``Direction`` / ``Subspace`` values, safetensors + JSON persistence.
 - :mod:`probes.evaluation` — folds, AUROC/accuracy, bootstrap CIs, permutation p-values.
+- :mod:`probes.stats` — the statistics everything is reported with: ``Estimate`` (value, interval,
+  p-value), resampling, percentile intervals, permutation p-values, BH/Holm, AUROC, cosine.
 - :mod:`probes.sweep` — ``sweep`` (one probe per hook, tidy DataFrame) and ``summarize``.
 """
 
 from probes.direction import Direction, Subspace, cosine, fingerprint, stack
 from probes.estimators import DiffMeansProbe, LogisticProbe, PairedPCAProbe, ShrinkageLDAProbe
-from probes.evaluation import Interval, accuracy, auroc, bootstrap_ci, make_splits, permutation_pvalue
+from probes.evaluation import accuracy, auroc, bootstrap_ci, make_splits, permutation_pvalue
+from probes.stats import Estimate
 from probes.sweep import CONTROL_RANDOM, CONTROL_SHUFFLED, parse_layer, summarize, sweep
 from probes.torch_logistic import DEFAULT_CS, BatchedLogisticCV
 
@@ -25,7 +28,7 @@ __all__ = [
     "BatchedLogisticCV",
     "DiffMeansProbe",
     "Direction",
-    "Interval",
+    "Estimate",
     "LogisticProbe",
     "PairedPCAProbe",
     "ShrinkageLDAProbe",

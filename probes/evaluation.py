@@ -3,14 +3,14 @@
 This module owns how examples are split (stratified K-fold, group-aware when examples share a
 prompt so that paired answers never straddle train and test), the metrics (AUROC, accuracy),
 percentile bootstrap confidence intervals with stratified resampling, and permutation-test
-p-values against shuffled labels with the ``(k + 1) / (n + 1)`` correction. Everything here
+p-values against shuffled labels with the ``(k + 1) / (n + 1)`` correction (the resampling, the
+interval type and the p-value formula are :mod:`probes.stats`'s). Everything here
 works on plain arrays of labels and scores, so it applies to any probe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -18,10 +18,10 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from probes import stats
 from probes._validation import as_float_array, check_binary_labels, check_finite, check_groups
 
 __all__ = [
-    "Interval",
     "accuracy",
     "auroc",
     "bootstrap_ci",
@@ -30,19 +30,6 @@ __all__ = [
 ]
 
 Split = tuple[NDArray[np.intp], NDArray[np.intp]]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A point estimate with a confidence interval ``[low, high]`` at level ``1 - alpha``."""
-
-    estimate: float
-    low: float
-    high: float
-    alpha: float = 0.05
-
-    def __contains__(self, value: float) -> bool:
-        return self.low <= value <= self.high
 
 
 def make_splits(
@@ -108,11 +95,7 @@ def _scores(scores: Any, n: int) -> NDArray[np.float64]:
 def auroc(y: Any, scores: Any) -> float:
     """Area under the ROC curve for binary labels (positive class = the larger label); ties count half."""
     y01 = _binary01(y)
-    s = _scores(scores, y01.shape[0])
-    n1 = y01.sum()
-    n0 = y01.shape[0] - n1
-    ranks = rankdata(s)
-    return float((ranks @ y01 - n1 * (n1 + 1) / 2) / (n1 * n0))
+    return float(stats.auroc(y01, _scores(scores, y01.shape[0])))
 
 
 def accuracy(y: Any, pred: Any) -> float:
@@ -171,7 +154,7 @@ def bootstrap_ci(
     n_boot: int = 1000,
     alpha: float = 0.05,
     random_state: int | None = 0,
-) -> Interval:
+) -> stats.Estimate:
     """Percentile bootstrap interval for AUROC or accuracy of ``scores`` against ``y``.
 
     Resampling is stratified (positives and negatives are resampled separately, within each fold
@@ -183,43 +166,29 @@ def bootstrap_ci(
     in null simulations (n = 160, d = 24, 4 folds) a nominal 95 % interval covered 0.5 about 80 % of
     the time. Use :func:`permutation_pvalue` to test against chance.
     """
+    if metric not in ("auroc", "accuracy"):
+        raise ValueError(f"metric must be 'auroc' or 'accuracy'; got {metric!r}")
     y01 = _binary01(y)
     s = _scores(scores, y01.shape[0])
     blocks = _fold_ids(y01.shape[0], folds)
-    rng = np.random.default_rng(random_state)
-    stats = np.zeros(n_boot)
-    per_block = []
+    rows = []
     for b in np.unique(blocks):
-        m = blocks == b
-        pos, neg = s[m & (y01 == 1)], s[m & (y01 == 0)]
-        if pos.size == 0 or neg.size == 0:
+        rows.append(np.flatnonzero(blocks == b))
+        if len(np.unique(y01[rows[-1]])) < 2:
             raise ValueError(f"fold {b} has a single class; every fold needs both classes")
-        per_block.append((pos, neg))
-    for pos, neg in per_block:
-        pos_b = pos[rng.integers(0, pos.size, size=(n_boot, pos.size))]
-        neg_b = neg[rng.integers(0, neg.size, size=(n_boot, neg.size))]
+
+    def value(yb: NDArray[np.float64], sb: NDArray[np.float64]) -> Any:  # [B, m] -> [B]
         if metric == "auroc":
-            both = np.concatenate([pos_b, neg_b], axis=1)
-            r = rankdata(both, axis=1)
-            n1, n0 = pos.size, neg.size
-            stats += (r[:, :n1].sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
-        elif metric == "accuracy":
-            stats += ((pos_b > threshold).sum(axis=1) + (neg_b <= threshold).sum(axis=1)) / (
-                pos.size + neg.size
-            )
-        else:
-            raise ValueError(f"metric must be 'auroc' or 'accuracy'; got {metric!r}")
-    stats /= len(per_block)
-    if metric == "auroc":
-        point = _blocked_auroc(y01, _within_ranks(s, blocks), blocks)
-    else:
-        point = float(
-            np.mean(
-                [((p > threshold).sum() + (q <= threshold).sum()) / (p.size + q.size) for p, q in per_block]
-            )
-        )
-    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return Interval(point, float(lo), float(hi), alpha)
+            return stats.auroc(yb, sb)
+        return ((sb > threshold) == (yb == 1)).mean(axis=-1)
+
+    rng = np.random.default_rng(random_state)
+    boot = np.zeros(n_boot)
+    for r in rows:  # every fold resampled within each class, in fold order
+        idx = r[stats.resample_units(y01[r], None, n_boot, rng)]
+        boot += value(y01[idx], s[idx])
+    point = float(np.mean([value(y01[r][None], s[r][None])[0] for r in rows]))
+    return stats.Estimate(point, *stats.percentile_interval(boot / len(rows), alpha), alpha=alpha)
 
 
 @overload
@@ -295,11 +264,5 @@ def permutation_pvalue(
         n0 = m.sum() - n1
         null += (y_perm[:, m] @ ranks[m] - n1 * (n1 + 1) / 2) / (n1 * n0)
     null /= uniq.shape[0]
-    if alternative == "greater":
-        k = int((null >= observed - 1e-12).sum())
-    elif alternative == "two-sided":
-        k = int((np.abs(null - 0.5) >= abs(observed - 0.5) - 1e-12).sum())
-    else:
-        raise ValueError(f"alternative must be 'greater' or 'two-sided'; got {alternative!r}")
-    p = (k + 1) / (n_permutations + 1)
+    p = stats.permutation_p(null, observed, alternative=alternative, center=0.5)
     return (p, null) if return_null else p

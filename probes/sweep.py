@@ -365,10 +365,10 @@ def summarize(
             {
                 "hook": hook,
                 "method": method,
-                "auroc_low": ci.low,
-                "auroc_high": ci.high,
-                "accuracy_low": ci_acc.low,
-                "accuracy_high": ci_acc.high,
+                "auroc_low": ci.ci_low,
+                "auroc_high": ci.ci_high,
+                "accuracy_low": ci_acc.ci_low,
+                "accuracy_high": ci_acc.ci_high,
                 "p_value": p,
             }
         )

@@ -16,7 +16,6 @@ from interp.judges import (
     EmbeddingJudge,
     Rate,
     RuleJudge,
-    bootstrap_ci,
     bootstrap_rate,
     judge_agreement,
     labelled_pairs,
@@ -60,24 +59,6 @@ def test_bootstrap_rate_fields_and_json() -> None:
         bootstrap_rate(np.array([0.5, 2.0]), "j", "sycophancy")
     with pytest.raises(ValueError, match="non-finite"):
         bootstrap_rate(np.array([0.5, np.nan]), "j", "sycophancy")
-
-
-def test_bootstrap_interval_covers_truth_at_nominal_rate() -> None:
-    p, n, trials = 0.3, 120, 300
-    covered = 0
-    for seed in range(trials):
-        x = (np.random.default_rng(1000 + seed).random(n) < p).astype(float)
-        lo, hi = bootstrap_ci(x, n_boot=800, seed=seed)
-        covered += lo <= p <= hi
-    assert 0.90 <= covered / trials <= 0.985
-
-
-def test_group_bootstrap_is_wider_for_duplicated_groups() -> None:
-    x = (np.random.default_rng(0).random(40) < 0.5).astype(float)
-    doubled, groups = np.repeat(x, 2), np.repeat(np.arange(40), 2)
-    plain = bootstrap_ci(doubled, seed=0)
-    grouped = bootstrap_ci(doubled, groups=groups, seed=0)
-    assert grouped[1] - grouped[0] > (plain[1] - plain[0]) * 1.2
 
 
 # ---- paired log-prob scores ------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_shuffled_label_auroc_interval_covers_half() -> None:
     y_shuf = rng.permutation(y)
     splits = make_splits(y_shuf, n_splits=5)
     ci = bootstrap_ci(y_shuf, _oof_scores(X, y_shuf, splits), folds=splits, n_boot=500)
-    assert 0.5 in ci and ci.high - ci.low < 0.2
+    assert 0.5 in ci and ci.ci_high - ci.ci_low < 0.2
     # within each fold DiffMeansProbe ranks like the plain mean-difference projection used below
     s_probe, s_plain = _oof_scores(X, y_shuf, splits), _oof_mean_diff(X, y_shuf, splits)
     for _, te in splits:
@@ -65,7 +65,7 @@ def test_shuffled_label_auroc_interval_covers_half() -> None:
     # the real labels are far from chance, and their interval excludes 0.5
     splits = make_splits(y, n_splits=5)
     ci_real = bootstrap_ci(y, _oof_scores(X, y, splits), folds=splits, n_boot=500)
-    assert ci_real.low > 0.75 and ci_real.low <= ci_real.estimate <= ci_real.high
+    assert ci_real.ci_low > 0.75 and ci_real.ci_low <= ci_real.value <= ci_real.ci_high
 
 
 def test_bootstrap_accuracy_interval() -> None:
@@ -73,7 +73,7 @@ def test_bootstrap_accuracy_interval() -> None:
     s = np.where(y == 1, 1.0, -1.0)
     s[:20] *= -1  # 20 wrong of 200 -> accuracy 0.9
     ci = bootstrap_ci(y, s, metric="accuracy", n_boot=300)
-    assert ci.estimate == pytest.approx(0.9) and ci.low < 0.9 < ci.high
+    assert ci.value == pytest.approx(0.9) and ci.ci_low < 0.9 < ci.ci_high
 
 
 def test_permutation_pvalue_uniform_under_null() -> None:

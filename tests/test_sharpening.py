@@ -11,23 +11,20 @@ import pytest
 from interp.sharpening import (
     COLUMNS,
     CheckpointActs,
-    auroc,
-    benjamini_hochberg,
     cohens_d,
     concentration,
     cross_fitted_scores,
     difference_vectors,
     fisher,
-    holm,
     layer_cosines,
     paired_bootstrap_scores,
     sharpening_table,
     trajectory_table,
     transfer_auroc,
 )
-from interp.sharpening.compare import paired_bootstrap_refit, permutation_test_refit, resample_units
-from interp.sharpening.metrics import cosine
+from interp.sharpening.compare import paired_bootstrap_refit, permutation_test_refit
 from interp.sharpening.transfer import default_splits
+from probes.stats import auroc, cosine
 
 D = 16
 
@@ -96,14 +93,6 @@ def test_difference_vectors_pairs_and_unpaired() -> None:
     D_unpaired = difference_vectors(X, y)
     assert D_unpaired.shape == (10, D)
     assert np.allclose(D_unpaired.mean(0), X[y == 1].mean(0) - X[y == 0].mean(0))
-
-
-def test_resampling_keeps_pairs_together() -> None:
-    _, y, g = _pairs(20, 0)
-    idx = resample_units(y, g, 5, np.random.default_rng(0))
-    assert idx.shape == (5, 40)
-    assert (g[idx[:, :20]] == g[idx[:, 20:]]).all()
-    assert (y[idx[:, :20]] == 1).all() and (y[idx[:, 20:]] == 0).all()
 
 
 def _before_after(seed: int, scale_before: float, scale_after: float, n_pairs: int = 60,
@@ -199,15 +188,6 @@ def test_transfer_auroc_fit_on_one_checkpoint_evaluate_on_another() -> None:
     assert ortho < same - 0.2
     unaligned = transfer_auroc(before.acts, before.y, after.acts, after.y, aligned=False)[h]
     assert unaligned > 0.9
-
-
-def test_multiple_comparison_corrections() -> None:
-    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
-    bh = benjamini_hochberg(p)
-    assert np.allclose(bh[:4], [0.04, 0.16 / 3, 0.16 / 3, 0.5]) and np.isnan(bh[4])
-    ho = holm(p)
-    assert np.allclose(ho[:4], [0.04, 0.09, 0.09, 0.5])
-    assert (bh[:4] >= p[:4]).all() and (ho[:4] >= bh[:4]).all()
 
 
 def test_trajectory_and_unaligned_pairs(tmp_path: Path) -> None:

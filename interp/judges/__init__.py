@@ -20,7 +20,7 @@ from interp.judges.embedding import (
 from interp.judges.http import HTTPJudge, JudgeError, parse_score
 from interp.judges.logprob import paired_logprob_scores, response_logprobs
 from interp.judges.measure import DEFAULT_SAMPLING, misalignment_rate, resolve_judge
-from interp.judges.rate import Rate, bootstrap_ci, bootstrap_rate
+from interp.judges.rate import Rate, bootstrap_rate
 from interp.judges.rubrics import default_rubric, fill_rubric, get_rubric
 from interp.judges.rules import RULE_MODES, RuleJudge, parse_label, sycophancy_verdict
 
@@ -35,7 +35,6 @@ __all__ = [
     "Rate",
     "RuleJudge",
     "SentenceEncoder",
-    "bootstrap_ci",
     "bootstrap_rate",
     "default_rubric",
     "encoder_dir",

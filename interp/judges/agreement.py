@@ -14,6 +14,7 @@ import numpy as np
 
 from interp.data.schema import ChatRecord
 from interp.judges.base import Judge
+from probes.stats import percentile_interval, resample_clusters
 
 
 def labelled_pairs(records: Iterable[ChatRecord]) -> list[ChatRecord]:
@@ -68,24 +69,16 @@ def judge_agreement(
     y = y.astype(np.float64)
     p = (np.asarray(judge.score(records, [str(t) for t in resp]), dtype=np.float64) >= 0.5).astype(np.float64)
     groups = np.array([r.group_key for r in records])
-    _, inv = np.unique(groups, return_inverse=True)
-    members = [np.flatnonzero(inv == g) for g in range(inv.max() + 1)]
-    rng = np.random.default_rng(seed)
-    accs, kappas = np.empty(n_boot), np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-        accs[b] = (y[idx] == p[idx]).mean()
-        kappas[b] = _kappa(y[idx], p[idx])
-    q = [alpha / 2, 1 - alpha / 2]
-    acc_lo, acc_hi = np.quantile(accs, q)
-    k_lo, k_hi = np.quantile(kappas, q)
+    resamples = resample_clusters(groups, n_boot, np.random.default_rng(seed))
+    acc_lo, acc_hi = percentile_interval([(y[idx] == p[idx]).mean() for idx in resamples], alpha)
+    k_lo, k_hi = percentile_interval([_kappa(y[idx], p[idx]) for idx in resamples], alpha)
 
     def recall(label: int) -> float | None:
         m = y == label
         return float((p[m] == label).mean()) if m.any() else None
 
     return {
-        "judge": judge.name, "n": len(y), "n_groups": len(members),
+        "judge": judge.name, "n": len(y), "n_groups": len(np.unique(groups)),
         "accuracy": float((y == p).mean()), "accuracy_ci_low": float(acc_lo), "accuracy_ci_high": float(acc_hi),
         "kappa": float(_kappa(y, p)), "kappa_ci_low": float(k_lo), "kappa_ci_high": float(k_hi),
         "misaligned_recall": recall(1), "aligned_recall": recall(0),

@@ -39,7 +39,7 @@ from interp.data.schema import ChatRecord
 from interp.io import atomic_directory, atomic_write_json, cache_dir, canonical_hash, file_sha256
 from interp.judges.agreement import labelled_pairs
 from interp.judges.base import check_inputs
-from interp.judges.rate import bootstrap_ci
+from probes.stats import bootstrap_mean
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +239,8 @@ class EmbeddingJudge:
         if (~train).any():
             pred = (self._proba(X[~train]) >= self.threshold).astype(np.float64)
             correct = (pred == y[~train]).astype(np.float64)
-            lo, hi = bootstrap_ci(correct, groups=groups[~train], seed=seed)
-            self.heldout_ = HeldOut(float(correct.mean()), lo, hi, int(correct.size),
+            est = bootstrap_mean(correct, groups=groups[~train], seed=seed)
+            self.heldout_ = HeldOut(est.value, est.ci_low, est.ci_high, int(correct.size),
                                     len(np.unique(groups[~train])))
         return self
 

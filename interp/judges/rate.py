@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-#: resamples drawn per chunk, so memory stays bounded for large n
-_CHUNK_ELEMENTS = 4_000_000
+from probes.stats import bootstrap_mean
 
 
 @dataclass(frozen=True)
@@ -60,47 +59,6 @@ class Rate:
                 f"(n={self.n}, judge={self.judge})")
 
 
-def bootstrap_ci(
-    values: np.ndarray,
-    *,
-    groups: np.ndarray | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean of a 1-D array.
-
-    With ``groups``, whole groups are resampled (a cluster bootstrap): use it when examples share
-    a prompt, so that paired answers are not counted as independent evidence.
-    """
-    v = np.asarray(values, dtype=np.float64).reshape(-1)
-    if v.size == 0:
-        raise ValueError("cannot bootstrap an empty set of values")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be positive, got {n_boot}")
-    if groups is not None:
-        g = np.asarray(groups).reshape(-1)
-        if g.shape != v.shape:
-            raise ValueError(f"groups has {g.size} entries for {v.size} values")
-        _, inverse = np.unique(g, return_inverse=True)
-        sums: np.ndarray = np.bincount(inverse, weights=v)
-        counts: np.ndarray = np.bincount(inverse).astype(np.float64)
-    else:
-        sums, counts = v, np.ones_like(v)
-    n = sums.size
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_boot, dtype=np.float64)
-    per_chunk = max(1, _CHUNK_ELEMENTS // n)
-    for start in range(0, n_boot, per_chunk):
-        stop = min(n_boot, start + per_chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
-
-
 def bootstrap_rate(
     values: np.ndarray,
     judge: str,
@@ -124,5 +82,5 @@ def bootstrap_rate(
     if v.min() < 0 or v.max() > 1:
         raise ValueError(f"per-example values must lie in [0, 1]; judge {judge!r} gave "
                          f"[{v.min():.3g}, {v.max():.3g}]")
-    lo, hi = bootstrap_ci(v, n_boot=n_boot, seed=seed, alpha=alpha)
-    return Rate(float(v.mean()), lo, hi, int(v.size), judge, failure_mode, v, dict(details or {}))
+    est = bootstrap_mean(v, n_boot=n_boot, seed=seed, alpha=alpha)
+    return Rate(est.value, est.ci_low, est.ci_high, int(v.size), judge, failure_mode, v, dict(details or {}))

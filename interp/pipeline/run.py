@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -100,7 +99,7 @@ def select(units: list[Unit], prefixes: list[str]) -> list[Unit]:
 
 def behaviour_changes(ctx: Context, outputs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """Paired change of the misalignment rate, after - before and before - base, per failure mode and seed."""
-    from interp.judges import bootstrap_ci
+    from probes.stats import bootstrap_mean
 
     rows = []
     for uid, out in outputs.items():
@@ -114,13 +113,13 @@ def behaviour_changes(ctx: Context, outputs: Mapping[str, Mapping[str, Any]]) ->
         if a is None or b is None or list(a["id"]) != list(b["id"]):
             continue
         diff = b["score"].to_numpy() - a["score"].to_numpy()
-        lo, hi = bootstrap_ci(diff)
+        change = bootstrap_mean(diff)
         ref = "base" if role == "before" else "before"
         judge = read_table(out, ctx, "behaviour")
         rows.append({"checkpoint": f"{role} - {ref}", "failure_mode": fm, "seed": seed,
                      "consistency_method": role.split(":", 1)[1] if ":" in role else "-",
-                     "judge": judge["judge"].iloc[0] if judge is not None else "", "rate": float(np.mean(diff)),
-                     "ci_low": lo, "ci_high": hi, "n": len(diff)})
+                     "judge": judge["judge"].iloc[0] if judge is not None else "", "rate": change.value,
+                     "ci_low": change.ci_low, "ci_high": change.ci_high, "n": len(diff)})
     return pd.DataFrame(rows)
 
 

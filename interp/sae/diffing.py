@@ -18,6 +18,7 @@ import pandas as pd
 from torch import Tensor
 
 from interp.sae.latents import encode, latent_stats
+from probes.stats import percentile_intervals, resample_rows
 
 
 def diff_latents(
@@ -37,13 +38,12 @@ def diff_latents(
     if paired:
         if fa.shape[0] != fb.shape[0]:
             raise ValueError("paired diffing needs the same rows in A and B")
-        idx = rng.integers(0, fa.shape[0], size=(n_boot, fa.shape[0]))
+        idx = resample_rows(fa.shape[0], n_boot, rng)
         boot = (fb[:, order][idx] - fa[:, order][idx]).mean(1)
-    else:
-        ia = rng.integers(0, fa.shape[0], size=(n_boot, fa.shape[0]))
-        ib = rng.integers(0, fb.shape[0], size=(n_boot, fb.shape[0]))
+    else:  # two independent samples
+        ia, ib = resample_rows(fa.shape[0], n_boot, rng), resample_rows(fb.shape[0], n_boot, rng)
         boot = fb[:, order][ib].mean(1) - fa[:, order][ia].mean(1)
-    lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
+    lo, hi = percentile_intervals(boot)
     persona_set = {int(p) for p in persona}
     return pd.DataFrame({
         "rank": np.arange(order.size),

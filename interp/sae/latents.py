@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from interp.sharpening.metrics import auroc
+from probes.stats import auroc
 
 
 def encode(sae: Any, acts: Tensor | np.ndarray, *, batch: int = 4096) -> Tensor:

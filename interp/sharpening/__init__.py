@@ -1,24 +1,18 @@
 """Does training sharpen the direction? Separability, stability, concentration and expression metrics.
 
-- :mod:`interp.sharpening.metrics` — pure metric functions on arrays (AUROC, Cohen's d, Fisher,
-  concentration, cosine).
-- :mod:`interp.sharpening.compare` — paired bootstrap, permutation tests, BH/Holm, controls.
+- :mod:`interp.sharpening.metrics` — pure metric functions on arrays (Cohen's d, Fisher,
+  concentration; AUROC and cosine are :mod:`probes.stats`'s).
+- :mod:`interp.sharpening.compare` — paired bootstrap and permutation tests of two checkpoints,
+  controls (intervals, p-values and BH/Holm come from :mod:`probes.stats`).
 - :mod:`interp.sharpening.transfer` — directions per hook, cross-fitted and transferred scores.
 - :mod:`interp.sharpening.report` — the tidy tables (sharpening, trajectory, expression shift).
 - :mod:`interp.sharpening.convergence` — do different organisms converge on one direction.
 - :mod:`interp.sharpening.plots` — metric-vs-layer, cosine heatmap, trajectory plots.
 """
 
-from interp.sharpening.compare import (
-    Estimate,
-    benjamini_hochberg,
-    bootstrap_scores,
-    holm,
-    paired_bootstrap_scores,
-    permutation_test_scores,
-)
+from interp.sharpening.compare import bootstrap_scores, paired_bootstrap_scores, permutation_test_scores
 from interp.sharpening.convergence import CONVERGENCE_COLUMNS, convergence_table
-from interp.sharpening.metrics import auroc, cohens_d, concentration, cosine, difference_vectors, fisher
+from interp.sharpening.metrics import cohens_d, concentration, difference_vectors, fisher
 from interp.sharpening.report import (
     COLUMNS,
     CheckpointActs,
@@ -33,20 +27,15 @@ __all__ = [
     "COLUMNS",
     "CONVERGENCE_COLUMNS",
     "CheckpointActs",
-    "Estimate",
-    "auroc",
-    "benjamini_hochberg",
     "bootstrap_scores",
     "cohens_d",
     "concentration",
     "convergence_table",
-    "cosine",
     "cross_fitted_scores",
     "difference_vectors",
     "expression_shift",
     "fisher",
     "fit_directions",
-    "holm",
     "layer_cosines",
     "paired_bootstrap_scores",
     "permutation_test_scores",

@@ -1,7 +1,8 @@
-"""Before/after comparisons: paired bootstrap, permutation tests, multiple-comparison corrections.
+"""Before/after comparisons: paired bootstrap and permutation tests of two checkpoints, and controls.
 
 This module owns how two checkpoints captured on the SAME examples (rows aligned by example
-index) are compared, and how a p-value family across layers is corrected.
+index) are compared. The resampling, intervals, p-value formula and BH/Holm corrections are
+:mod:`probes.stats`'s; what is specific here is what gets resampled and swapped.
 
 - Resampling unit: the pair when every group holds one example of each class (the aligned and
   the misaligned answer to one prompt); otherwise the example, stratified by class.
@@ -13,58 +14,20 @@ index) are compared, and how a p-value family across layers is corrected.
   to that rescaling).
 - :func:`bootstrap_stat`: a generic resampling loop for metrics that are not functions of a
   score vector (concentration, cosine).
-- :func:`benjamini_hochberg` and :func:`holm`: adjusted p-values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from interp.sharpening.metrics import paired_indices
+from probes.stats import Estimate, paired_indices, percentile_interval, permutation_p, resample_units
 
 FloatArray = NDArray[np.float64]
 ScoreMetric = Callable[[Any, Any], Any]  # (y [B, n] or [n], scores [B, n]) -> [B]
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A value with a percentile interval and (optionally) a p-value."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-    p: float = float("nan")
-
-
-def resample_units(y: Any, groups: Any, n_boot: int, rng: np.random.Generator) -> NDArray[np.intp]:
-    """``[n_boot, n]`` row indices of bootstrap resamples (pairs kept together, else class-stratified)."""
-    y1 = np.asarray(y).astype(bool)
-    n = y1.shape[0]
-    pairs = paired_indices(y1, groups)
-    if pairs is not None:
-        pos, neg = pairs
-        pick = rng.integers(0, pos.size, size=(n_boot, pos.size))
-        return np.concatenate([pos[pick], neg[pick]], axis=1)
-    out = np.empty((n_boot, n), dtype=np.intp)
-    col = 0
-    for cls in (True, False):
-        idx = np.flatnonzero(y1 == cls)
-        out[:, col : col + idx.size] = idx[rng.integers(0, idx.size, size=(n_boot, idx.size))]
-        col += idx.size
-    return out
-
-
-def _percentile(stats: FloatArray, alpha: float) -> tuple[float, float]:
-    finite = stats[np.isfinite(stats)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
 
 
 def bootstrap_scores(
@@ -76,7 +39,7 @@ def bootstrap_scores(
     y1 = np.asarray(y).astype(np.int64)
     idx = resample_units(y1, groups, n_boot, np.random.default_rng(seed))
     stats = np.asarray(metric(y1[idx], s[idx]), dtype=np.float64)
-    lo, hi = _percentile(stats, alpha)
+    lo, hi = percentile_interval(stats, alpha)
     return Estimate(float(metric(y1, s)), lo, hi)
 
 
@@ -94,13 +57,24 @@ def paired_bootstrap_scores(
     stats = np.asarray(metric(y1[idx], sb[idx]), dtype=np.float64) - np.asarray(
         metric(y1[idx], sa[idx]), dtype=np.float64
     )
-    lo, hi = _percentile(stats, alpha)
+    lo, hi = percentile_interval(stats, alpha)
     return Estimate(float(metric(y1, sb)) - float(metric(y1, sa)), lo, hi)
 
 
 def _zscore(s: FloatArray) -> FloatArray:
     sd = float(s.std())
     return (s - s.mean()) / (sd if sd > 0 else 1.0)
+
+
+def _exchangeable_units(y1: NDArray[np.int64], groups: Any) -> tuple[NDArray[np.intp], int]:
+    """The unit each row belongs to under H0 (its pair, else itself), and the number of units."""
+    pairs = paired_indices(y1, groups)
+    if pairs is None:
+        return np.arange(y1.shape[0]), int(y1.shape[0])
+    unit_of = np.empty(y1.shape[0], dtype=np.intp)
+    unit_of[pairs[0]] = np.arange(pairs[0].size)
+    unit_of[pairs[1]] = np.arange(pairs[1].size)
+    return unit_of, int(pairs[0].size)
 
 
 def permutation_test_scores(
@@ -114,23 +88,14 @@ def permutation_test_scores(
     sa = _zscore(np.asarray(a, dtype=np.float64))
     sb = _zscore(np.asarray(b, dtype=np.float64))
     y1 = np.asarray(y).astype(np.int64)
-    n = y1.shape[0]
-    rng = np.random.default_rng(seed)
-    pairs = paired_indices(y1, groups)
-    if pairs is not None:
-        unit_of = np.empty(n, dtype=np.intp)
-        unit_of[pairs[0]] = np.arange(pairs[0].size)
-        unit_of[pairs[1]] = np.arange(pairs[1].size)
-        swap = rng.random((n_permutations, pairs[0].size)) < 0.5
-        swap_rows = swap[:, unit_of]
-    else:
-        swap_rows = rng.random((n_permutations, n)) < 0.5
+    unit_of, n_units = _exchangeable_units(y1, groups)
+    swap_rows = (np.random.default_rng(seed).random((n_permutations, n_units)) < 0.5)[:, unit_of]
     pa = np.where(swap_rows, sb, sa)
     pb = np.where(swap_rows, sa, sb)
     ys = np.broadcast_to(y1, pa.shape)
     null = np.asarray(metric(ys, pb), dtype=np.float64) - np.asarray(metric(ys, pa), dtype=np.float64)
     observed = float(metric(y1, sb)) - float(metric(y1, sa))
-    return float((1 + np.sum(np.abs(null) >= abs(observed) - 1e-12)) / (1 + n_permutations))
+    return permutation_p(null, observed)
 
 
 def bootstrap_stat(
@@ -141,44 +106,8 @@ def bootstrap_stat(
     y1 = np.asarray(y).astype(np.int64)
     idx = resample_units(y1, groups, n_boot, np.random.default_rng(seed))
     stats = np.array([stat(r) for r in idx], dtype=np.float64)
-    lo, hi = _percentile(stats, alpha)
+    lo, hi = percentile_interval(stats, alpha)
     return Estimate(float(stat(np.arange(y1.shape[0]))), lo, hi)
-
-
-def benjamini_hochberg(p: Any) -> FloatArray:
-    """Benjamini-Hochberg adjusted p-values (NaNs pass through, excluded from the family)."""
-    pa = np.asarray(p, dtype=np.float64)
-    out = np.full(pa.shape, np.nan)
-    ok = np.isfinite(pa)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    vals = pa[ok]
-    order = np.argsort(vals)
-    ranked = vals[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
-
-
-def holm(p: Any) -> FloatArray:
-    """Holm-Bonferroni adjusted p-values (family-wise error; NaNs pass through)."""
-    pa = np.asarray(p, dtype=np.float64)
-    out = np.full(pa.shape, np.nan)
-    ok = np.isfinite(pa)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    vals = pa[ok]
-    order = np.argsort(vals)
-    ranked = vals[order] * (m - np.arange(m))
-    adj = np.maximum.accumulate(ranked)
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
 
 
 def random_unit_vectors(d: int, k: int, seed: int = 0) -> FloatArray:
@@ -223,7 +152,7 @@ def paired_bootstrap_refit(
     stats = np.asarray(metric(ya, refit_bootstrap_scores(Xb, y1, splits, idx)), dtype=np.float64) - np.asarray(
         metric(ya, refit_bootstrap_scores(Xa, y1, splits, idx)), dtype=np.float64
     )
-    lo, hi = _percentile(stats, alpha)
+    lo, hi = percentile_interval(stats, alpha)
     return Estimate(point, lo, hi)
 
 
@@ -250,27 +179,15 @@ def permutation_test_refit_many(
     from interp.sharpening.transfer import refit_swapped_scores
 
     y1 = np.asarray(y).astype(np.int64)
-    n = y1.shape[0]
     rng = np.random.default_rng(seed)
-    pairs = paired_indices(y1, groups)
-    unit_of = np.arange(n)
-    n_units = n
-    if pairs is not None:
-        unit_of = np.empty(n, dtype=np.intp)
-        unit_of[pairs[0]] = np.arange(pairs[0].size)
-        unit_of[pairs[1]] = np.arange(pairs[1].size)
-        n_units = pairs[0].size
-    sa0, sb0 = refit_swapped_scores(Xa, Xb, y1, splits, np.zeros((1, n), dtype=bool))
+    unit_of, n_units = _exchangeable_units(y1, groups)
+    sa0, sb0 = refit_swapped_scores(Xa, Xb, y1, splits, np.zeros((1, y1.shape[0]), dtype=bool))
     observed = {k: float(np.asarray(f(y1, sb0[0]))) - float(np.asarray(f(y1, sa0[0]))) for k, f in metrics.items()}
-    exceed = dict.fromkeys(metrics, 0)
-    done = 0
-    while done < n_permutations:
-        p = min(chunk, n_permutations - done)
-        swap = (rng.random((p, n_units)) < 0.5)[:, unit_of]
+    nulls: dict[str, list[FloatArray]] = {k: [] for k in metrics}
+    for done in range(0, n_permutations, chunk):  # refitting every permutation at once would not fit in memory
+        swap = (rng.random((min(chunk, n_permutations - done), n_units)) < 0.5)[:, unit_of]
         sa, sb = refit_swapped_scores(Xa, Xb, y1, splits, swap)
         ys = np.broadcast_to(y1, sa.shape)
         for k, f in metrics.items():
-            null = np.asarray(f(ys, sb), dtype=np.float64) - np.asarray(f(ys, sa), dtype=np.float64)
-            exceed[k] += int(np.sum(np.abs(null) >= abs(observed[k]) - 1e-12))
-        done += p
-    return {k: float((1 + exceed[k]) / (1 + n_permutations)) for k in metrics}
+            nulls[k].append(np.asarray(f(ys, sb), dtype=np.float64) - np.asarray(f(ys, sa), dtype=np.float64))
+    return {k: permutation_p(np.concatenate(nulls[k]) if nulls[k] else [], observed[k]) for k in metrics}

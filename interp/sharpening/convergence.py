@@ -34,17 +34,27 @@ from numpy.typing import NDArray
 
 from interp.activations import ActivationStore
 from interp.sharpening import compare
-from interp.sharpening.metrics import auroc, cosine, mean_difference, paired_indices
+from interp.sharpening.metrics import mean_difference
 from interp.sharpening.report import CheckpointActs, _as_acts, _check_aligned, _cosine_p, _cosine_stat
 from interp.sharpening.transfer import apply_fold_directions, default_splits, fold_directions
 from probes import parse_layer
+from probes.stats import (
+    Estimate,
+    auroc,
+    benjamini_hochberg,
+    bootstrap_p,
+    cosine,
+    paired_indices,
+    percentile_interval,
+    resample_units,
+)
 
 CONVERGENCE_COLUMNS = ["a", "b", "layer", "hook", "probe", "metric", "value", "ci_low", "ci_high", "p", "p_adj", "n"]
 
 
 def _halves(rows: NDArray[np.intp], y: NDArray[np.int64], paired: bool,
             rng: np.random.Generator) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Two disjoint halves of ``rows`` laid out as :func:`compare.resample_units` lays them out
+    """Two disjoint halves of ``rows`` laid out as :func:`resample_units` lays them out
     (paired: ``[pos..., neg...]`` with pair i at i and m + i, kept together; else split per class)."""
     if paired:
         m = rows.shape[0] // 2
@@ -75,7 +85,7 @@ def _split_shift_cosine(Xa: NDArray[np.float64], Xb: NDArray[np.float64], X0: ND
 def shift_cosine(
     Xa: Any, Xb: Any, X0: Any, y: Any, groups: Any = None, *, n_boot: int = 200, n_splits: int = 20, seed: int = 0,
     alpha: float = 0.05,
-) -> compare.Estimate:
+) -> Estimate:
     """Cosine between two checkpoints' shifts of the class-mean difference from a third's (see the module doc)."""
     Xa, Xb, X0 = (np.asarray(v, dtype=np.float64) for v in (Xa, Xb, X0))
     y1 = np.asarray(y).astype(np.int64)
@@ -85,14 +95,9 @@ def shift_cosine(
     rng = np.random.default_rng(seed)
     point = float(np.nanmean([_split_shift_cosine(Xa, Xb, X0, y1, full, pairs is not None, rng)
                               for _ in range(n_splits)]))
-    idx = compare.resample_units(y1, groups, n_boot, rng)
+    idx = resample_units(y1, groups, n_boot, rng)
     boot = np.array([_split_shift_cosine(Xa, Xb, X0, y1, r, pairs is not None, rng) for r in idx])
-    boot = boot[np.isfinite(boot)]
-    if boot.size == 0:
-        return compare.Estimate(point, float("nan"), float("nan"))
-    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
-    p = min(1.0, 2 * (1 + min(int((boot <= 0).sum()), int((boot >= 0).sum()))) / (1 + boot.size))
-    return compare.Estimate(point, float(lo), float(hi), float(p))
+    return Estimate(point, *percentile_interval(boot, alpha), p=bootstrap_p(boot), alpha=alpha)
 
 
 def convergence_table(
@@ -129,13 +134,13 @@ def convergence_table(
     boot = max(50, n_boot)
     rows: list[dict[str, Any]] = []
 
-    def add(a: str, b: str, hook: str, probe: str, metric: str, est: compare.Estimate) -> None:
+    def add(a: str, b: str, hook: str, probe: str, metric: str, est: Estimate) -> None:
         rows.append({"a": a, "b": b, "layer": parse_layer(hook), "hook": hook, "probe": probe, "metric": metric,
                      "value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.p, "n": n})
 
-    def cosine_estimate(stat: Callable[[NDArray[np.intp]], float], d: int) -> compare.Estimate:
+    def cosine_estimate(stat: Callable[[NDArray[np.intp]], float], d: int) -> Estimate:
         est = compare.bootstrap_stat(stat, y, groups, n_boot=boot, seed=seed)
-        return compare.Estimate(est.value, est.ci_low, est.ci_high, _cosine_p(est.value, d))
+        return est.with_p(_cosine_p(est.value, d))
 
     transfer: dict[tuple[str, str], dict[str, NDArray[np.float64]]] = {}
     for a, b in (p for pair in combinations(organisms, 2) for p in (pair, pair[::-1])):
@@ -159,5 +164,5 @@ def convergence_table(
     frame = pd.DataFrame(rows)
     frame["p_adj"] = np.nan
     for _, idx in frame.groupby(["a", "b", "metric"], sort=False).groups.items():
-        frame.loc[idx, "p_adj"] = compare.benjamini_hochberg(frame.loc[idx, "p"].to_numpy(dtype=np.float64))
+        frame.loc[idx, "p_adj"] = benjamini_hochberg(frame.loc[idx, "p"].to_numpy(dtype=np.float64))
     return frame[CONVERGENCE_COLUMNS]

@@ -1,6 +1,7 @@
 """Sharpening metrics: pure functions on arrays (scores, activations, directions).
 
-This module owns the definitions; nothing here knows about checkpoints or stores.
+This module owns the definitions; nothing here knows about checkpoints or stores. AUROC, cosine and
+the pairing of rows come from :mod:`probes.stats`, the one statistics module.
 
 Separability (of a 1-D score ``s`` = projection of the activations on a direction, ideally
 out-of-fold): ``auroc`` (probability that a class-1 example scores above a class-0 example),
@@ -26,33 +27,17 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import rankdata
+
+from probes.stats import as_batch, as_labels, auroc, cosine, cosine_matrix, paired_indices, unit
+
+__all__ = ["CONCENTRATION", "SEPARABILITY", "SEPARABILITY_FNS", "auroc", "cohens_d", "concentration", "cosine",
+           "cosine_matrix", "difference_vectors", "fisher", "mean_difference", "paired_indices", "projection_scores",
+           "unit"]
 
 FloatArray = NDArray[np.float64]
 
 SEPARABILITY = ("auroc", "cohens_d", "fisher")
 CONCENTRATION = ("top_share", "mean_diff_share", "participation_ratio")
-
-
-def _as_2d(scores: Any) -> tuple[FloatArray, bool]:
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim == 1:
-        return s[None, :], True
-    if s.ndim != 2:
-        raise ValueError(f"scores must be [n] or [B, n]; got shape {s.shape}")
-    return s, False
-
-
-def _as_y(y: Any, n: int) -> NDArray[np.bool_]:
-    y_arr = np.asarray(y)
-    if y_arr.ndim == 1:
-        y_arr = y_arr[None, :]
-    if y_arr.shape[-1] != n:
-        raise ValueError(f"y has {y_arr.shape[-1]} entries for {n} scores")
-    vals = np.unique(y_arr)
-    if not set(vals.tolist()) <= {0, 1}:
-        raise ValueError(f"y must hold 0/1 labels; got values {vals[:5].tolist()}")
-    return y_arr.astype(bool)
 
 
 def _out(v: FloatArray, squeeze: bool) -> FloatArray | float:
@@ -72,54 +57,22 @@ def _class_moments(s: FloatArray, y1: NDArray[np.bool_]) -> tuple[FloatArray, ..
     return m1, m0, v1, v0, n1, n0
 
 
-def auroc(y: Any, scores: Any) -> FloatArray | float:
-    """AUROC of ``scores`` ([n] or [B, n]) for labels ``y`` (0/1; [n] or [B, n]); ties count 1/2."""
-    s, squeeze = _as_2d(scores)
-    y1 = np.broadcast_to(_as_y(y, s.shape[1]), s.shape)
-    r = rankdata(s, axis=1)
-    n1 = y1.sum(1).astype(np.float64)
-    n0 = s.shape[1] - n1
-    if (n1 == 0).any() or (n0 == 0).any():
-        raise ValueError("AUROC needs both classes in every score vector")
-    u = np.where(y1, r, 0.0).sum(1) - n1 * (n1 + 1) / 2
-    return _out(u / (n1 * n0), squeeze)
-
-
 def cohens_d(y: Any, scores: Any) -> FloatArray | float:
     """Cohen's d of class 1 vs class 0 scores: ``(m1 - m0) / pooled_sd`` (signed)."""
-    s, squeeze = _as_2d(scores)
-    m1, m0, v1, v0, n1, n0 = _class_moments(s, _as_y(y, s.shape[1]))
+    s, squeeze = as_batch(scores)
+    m1, m0, v1, v0, n1, n0 = _class_moments(s, as_labels(y, s.shape[1]))
     pooled = np.sqrt(((n1 - 1) * v1 + (n0 - 1) * v0) / (n1 + n0 - 2))
     return _out((m1 - m0) / np.maximum(pooled, 1e-300), squeeze)
 
 
 def fisher(y: Any, scores: Any) -> FloatArray | float:
     """Fisher ratio along the scores: ``(m1 - m0)² / (v1 + v0)`` (class variances, ddof=1)."""
-    s, squeeze = _as_2d(scores)
-    m1, m0, v1, v0, _, _ = _class_moments(s, _as_y(y, s.shape[1]))
+    s, squeeze = as_batch(scores)
+    m1, m0, v1, v0, _, _ = _class_moments(s, as_labels(y, s.shape[1]))
     return _out((m1 - m0) ** 2 / np.maximum(v1 + v0, 1e-300), squeeze)
 
 
 SEPARABILITY_FNS = {"auroc": auroc, "cohens_d": cohens_d, "fisher": fisher}
-
-
-def unit(v: Any) -> FloatArray:
-    """``v / ‖v‖`` along the last axis (raises on a zero vector)."""
-    a = np.asarray(v, dtype=np.float64)
-    n = np.linalg.norm(a, axis=-1, keepdims=True)
-    if (n == 0).any():
-        raise ValueError("cannot normalise a zero vector")
-    return np.asarray(a / n)
-
-
-def cosine(a: Any, b: Any) -> float:
-    """Cosine similarity of two vectors (signed)."""
-    return float(unit(a) @ unit(b))
-
-
-def cosine_matrix(A: Any, B: Any) -> FloatArray:
-    """``[La, Lb]`` cosines between the rows of ``A`` [La, d] and ``B`` [Lb, d] (e.g. layer x layer)."""
-    return np.asarray(unit(A) @ unit(B).T)
 
 
 def mean_difference(X: Any, y: Any) -> FloatArray:
@@ -127,22 +80,6 @@ def mean_difference(X: Any, y: Any) -> FloatArray:
     Xa = np.asarray(X, dtype=np.float64)
     y1 = np.asarray(y).astype(bool)
     return np.asarray(Xa[y1].mean(0) - Xa[~y1].mean(0))
-
-
-def paired_indices(y: Any, groups: Any) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """Row indices ``(pos, neg)`` of pairs when every group holds exactly one example of each class."""
-    if groups is None:
-        return None
-    g = np.asarray(groups)
-    y1 = np.asarray(y).astype(bool)
-    _, inv, counts = np.unique(g, return_inverse=True, return_counts=True)
-    if not (counts == 2).all():
-        return None
-    order = np.lexsort((y1, inv))  # within each group: class 0 then class 1
-    neg, pos = order[0::2], order[1::2]
-    if not (y1[pos].all() and not y1[neg].any()):
-        return None
-    return pos.astype(np.intp), neg.astype(np.intp)
 
 
 def difference_vectors(X: Any, y: Any, groups: Any = None) -> FloatArray:

@@ -43,12 +43,8 @@ from interp.sharpening.metrics import (
     CONCENTRATION,
     SEPARABILITY_FNS,
     concentration,
-    cosine,
-    cosine_matrix,
     difference_vectors,
     mean_difference,
-    paired_indices,
-    unit,
 )
 from interp.sharpening.transfer import (
     PROBE_METHODS,
@@ -58,6 +54,21 @@ from interp.sharpening.transfer import (
     fold_directions,
 )
 from probes import parse_layer, permutation_pvalue
+from probes.stats import (
+    Estimate,
+    benjamini_hochberg,
+    bootstrap_mean,
+    cosine,
+    cosine_matrix,
+    holm,
+    paired_indices,
+    percentile_interval,
+    percentile_intervals,
+    permutation_p,
+    resample_rows,
+    resample_units,
+    unit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +126,7 @@ def _as_acts(x: ActivationStore | CheckpointActs, hooks: Sequence[str] | None) -
 
 
 def _row(checkpoint: str, meta: Mapping[str, tuple[str, str]], hook: str, probe: str, metric: str,
-         est: compare.Estimate, n: int) -> dict[str, Any]:
+         est: Estimate, n: int) -> dict[str, Any]:
     method, failure_mode = meta.get(checkpoint, ("", ""))
     return {"checkpoint": checkpoint, "method": method, "failure_mode": failure_mode, "layer": parse_layer(hook),
             "hook": hook, "probe": probe, "metric": metric, "value": est.value, "ci_low": est.ci_low,
@@ -130,8 +141,8 @@ def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame["p_holm"] = np.nan
     for _, idx in frame.groupby(["checkpoint", "probe", "metric"], sort=False).groups.items():
         p = frame.loc[idx, "p"].to_numpy(dtype=np.float64)
-        frame.loc[idx, "p_adj"] = compare.benjamini_hochberg(p)
-        frame.loc[idx, "p_holm"] = compare.holm(p)
+        frame.loc[idx, "p_adj"] = benjamini_hochberg(p)
+        frame.loc[idx, "p_holm"] = holm(p)
     return frame[COLUMNS]
 
 
@@ -149,7 +160,7 @@ def _cosine_p(c: float, d: int) -> float:
 def _bootstrap_concentration(
     Xa: FloatArray, Xb: FloatArray | None, y: NDArray[np.int64], groups: Any, n_boot: int, seed: int,
     alpha: float = 0.05,
-) -> dict[str, compare.Estimate]:
+) -> dict[str, Estimate]:
     """Concentration metrics of ``Xa`` (or of ``Xb`` minus ``Xa``) with percentile intervals, all keys at once."""
 
     def values(r: NDArray[np.intp], ids: Any) -> NDArray[np.float64]:
@@ -160,7 +171,7 @@ def _bootstrap_concentration(
         cb = concentration(difference_vectors(Xb[r], y[r], ids))
         return np.array([cb[k] for k in CONCENTRATION]) - va
 
-    idx = compare.resample_units(y, groups, n_boot, np.random.default_rng(seed))
+    idx = resample_units(y, groups, n_boot, np.random.default_rng(seed))
     point = values(np.arange(y.shape[0]), groups)
     pairs = paired_indices(y, groups)
     if pairs is not None:  # paired: a resample is a multiset of pairs, evaluated on its distinct pairs
@@ -185,8 +196,8 @@ def _bootstrap_concentration(
     # difference vector lowers the participation ratio); shift the percentile interval by the
     # bootstrap estimate of that bias so it is centred like the point estimate.
     bias = np.nanmean(boot, axis=0) - point
-    lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0) - bias
-    return {k: compare.Estimate(float(point[i]), float(lo[i]), float(hi[i])) for i, k in enumerate(CONCENTRATION)}
+    lo, hi = (q - bias for q in percentile_intervals(boot, alpha))
+    return {k: Estimate(float(point[i]), float(lo[i]), float(hi[i])) for i, k in enumerate(CONCENTRATION)}
 
 
 def _cosine_stat(Xa: FloatArray, Xb: FloatArray, y: NDArray[np.int64]) -> Callable[[NDArray[np.intp]], float]:
@@ -226,7 +237,7 @@ def checkpoint_rows(
                 if metric == "auroc":
                     p = permutation_pvalue(ck.y, s, folds=fold_ids, groups=ck.groups, n_permutations=n_permutations,
                                            random_state=seed)
-                    est = compare.Estimate(est.value, est.ci_low, est.ci_high, float(p))
+                    est = est.with_p(p)
                 rows.append(_row(name, meta, h, method, metric, est, n))
     for h, X in ck.acts.items():
         for key, est in _bootstrap_concentration(X, None, ck.y, ck.groups, max(50, n_boot // 5), seed).items():
@@ -278,16 +289,16 @@ def pair_rows(
                     p = compare.permutation_test_scores(fn, sa[h], sb[h], y, g, n_permutations=n_permutations,
                                                         seed=seed)
                 rows.append(_row(name, meta2, h, method, f"delta_{metric}",
-                                 compare.Estimate(est.value, est.ci_low, est.ci_high, p), n))
+                                 est.with_p(p), n))
             est = compare.bootstrap_scores(SEPARABILITY_FNS["auroc"], st[h], y, g, n_boot=n_boot, seed=seed)
             rows.append(_row(name, meta2, h, method, "transfer_auroc", est, n))
             c = cosine(full_a[method][h], full_b[method][h])
             if method == "diffmeans":
                 Xa, Xb = a.acts[h], b.acts[h]
                 est = compare.bootstrap_stat(_cosine_stat(Xa, Xb, y), y, g, n_boot=max(50, n_boot // 5), seed=seed)
-                est = compare.Estimate(c, est.ci_low, est.ci_high, _cosine_p(c, Xa.shape[1]))
+                est = Estimate(c, est.ci_low, est.ci_high, _cosine_p(c, Xa.shape[1]))
             else:
-                est = compare.Estimate(c, float("nan"), float("nan"), _cosine_p(c, a.acts[h].shape[1]))
+                est = Estimate(c, float("nan"), float("nan"), _cosine_p(c, a.acts[h].shape[1]))
             rows.append(_row(name, meta2, h, method, "cosine", est, n))
     for h in a.acts:
         for key, est in _bootstrap_concentration(a.acts[h], b.acts[h], y, g, max(50, n_boot // 5), seed).items():
@@ -460,14 +471,11 @@ def expression_shift(
     meta = dict(meta or {})
     proj = {name: response_projections(s, directions) for name, s in response_stores.items()}
     rows: list[dict[str, Any]] = []
-    rng_seed = seed
     for name, by_hook in proj.items():
         for h, s in by_hook.items():
             v = s.to_numpy()
-            idx = np.random.default_rng(rng_seed).integers(0, v.size, size=(n_boot, v.size))
-            lo, hi = np.quantile(v[idx].mean(1), [0.025, 0.975])
-            rows.append(_row(name, meta, h, "reference", "projection",
-                             compare.Estimate(float(v.mean()), float(lo), float(hi)), int(v.size)))
+            rows.append(_row(name, meta, h, "reference", "projection", bootstrap_mean(v, n_boot=n_boot, seed=seed),
+                             int(v.size)))
     for a_name, b_name in pairs:
         if a_name not in proj or b_name not in proj:
             continue
@@ -479,12 +487,10 @@ def expression_shift(
             if common.size < 2:
                 raise ValueError(f"{a_name} and {b_name} share fewer than two prompts; cannot pair their responses")
             diff = sb.loc[common].to_numpy() - sa.loc[common].to_numpy()
-            rng = np.random.default_rng(seed)
-            idx = rng.integers(0, diff.size, size=(n_boot, diff.size))
-            lo, hi = np.quantile(diff[idx].mean(1), [0.025, 0.975])
-            signs = rng.choice([-1.0, 1.0], size=(n_permutations, diff.size))
-            null = (signs * diff).mean(1)
-            p = float((1 + np.sum(np.abs(null) >= abs(diff.mean()) - 1e-12)) / (1 + n_permutations))
+            rng = np.random.default_rng(seed)  # one stream: the resamples, then the sign flips
+            lo, hi = percentile_interval(diff[resample_rows(diff.size, n_boot, rng)].mean(1))
+            null = (rng.choice([-1.0, 1.0], size=(n_permutations, diff.size)) * diff).mean(1)
             rows.append(_row(label, meta2, h, "reference", "delta_projection",
-                             compare.Estimate(float(diff.mean()), float(lo), float(hi), p), int(diff.size)))
+                             Estimate(float(diff.mean()), lo, hi, permutation_p(null, float(diff.mean()))),
+                             int(diff.size)))
     return _finish(rows)

@@ -22,6 +22,7 @@ from interp.hooks.base import Backend
 from interp.hooks.interventions import Intervention
 from interp.models.batching import right_pad
 from interp.models.chat import as_messages
+from probes.stats import bootstrap_mean
 
 
 @dataclass(frozen=True)
@@ -44,14 +45,6 @@ class Coherence:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _bootstrap_mean(values: np.ndarray, weights: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = (values[idx] * weights[idx]).sum(1) / weights[idx].sum(1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)
 
 
 class CoherenceProbe:
@@ -98,11 +91,11 @@ class CoherenceProbe:
             counts.append(len(nll))
         kl, nll_sum, w = np.array(kls), np.array(nlls), np.array(counts, dtype=float)
         plain_nll = float(sum(float(n.sum()) for n in self.plain_nll) / w.sum())
-        kl_lo, kl_hi = _bootstrap_mean(kl / w, w, n_boot, seed)
-        nll_lo, nll_hi = _bootstrap_mean(nll_sum / w, w, n_boot, seed)
+        kl_ci = bootstrap_mean(kl / w, weights=w, n_boot=n_boot, seed=seed)  # a token-weighted mean over texts
+        nll_ci = bootstrap_mean(nll_sum / w, weights=w, n_boot=n_boot, seed=seed)
         return Coherence(
-            kl=float(kl.sum() / w.sum()), kl_low=kl_lo, kl_high=kl_hi,
+            kl=float(kl.sum() / w.sum()), kl_low=kl_ci.ci_low, kl_high=kl_ci.ci_high,
             ppl_plain=float(np.exp(plain_nll)), ppl=float(np.exp(nll_sum.sum() / w.sum())),
-            ppl_low=float(np.exp(nll_lo)), ppl_high=float(np.exp(nll_hi)),
+            ppl_low=float(np.exp(nll_ci.ci_low)), ppl_high=float(np.exp(nll_ci.ci_high)),
             n_examples=len(counts), n_tokens=int(w.sum()),
         )

@@ -29,12 +29,13 @@ from interp.data.schema import ChatRecord
 from interp.hooks.base import Backend
 from interp.hooks.interventions import AddVector, Intervention, Positions, directional_ablation
 from interp.hooks.names import HookPoint
-from interp.judges import Judge, Rate, bootstrap_ci, bootstrap_rate, misalignment_rate, paired_logprob_scores
+from interp.judges import Judge, Rate, bootstrap_rate, misalignment_rate, paired_logprob_scores
 from interp.judges.logprob import as_backend
 from interp.models.batching import right_pad
 from interp.models.chat import as_messages
 from interp.models.loading import LoadedModel
 from interp.steering.coherence import Coherence, CoherenceProbe
+from probes.stats import Estimate, bootstrap_mean, percentile_interval, resample_rows
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,8 @@ def _row(kind: str, rate: Rate, scores: np.ndarray | None, coherence: Coherence 
     row: dict[str, Any] = {"direction": kind, **extra, "rate": rate.rate, "rate_low": rate.ci_low,
                            "rate_high": rate.ci_high, "n": rate.n, "judge": rate.judge, "failure_mode": rate.failure_mode}
     if scores is not None:
-        lo, hi = bootstrap_ci(scores, n_boot=n_boot, seed=seed)
-        row |= {"margin": float(scores.mean()), "margin_low": lo, "margin_high": hi}
+        margin = bootstrap_mean(scores, n_boot=n_boot, seed=seed)
+        row |= {"margin": margin.value, "margin_low": margin.ci_low, "margin_high": margin.ci_high}
     if coherence is not None:
         row |= {"kl": coherence.kl, "kl_low": coherence.kl_low, "kl_high": coherence.kl_high,
                 "ppl": coherence.ppl, "ppl_plain": coherence.ppl_plain}
@@ -142,20 +143,16 @@ def dose_response(
     return pd.DataFrame(rows)
 
 
-def _fraction_removed(base: np.ndarray, edited: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """(r0 - r1) / r0 with a paired percentile bootstrap over examples."""
+def fraction_removed(base: np.ndarray, edited: np.ndarray, n_boot: int, seed: int) -> Estimate:
+    """``(r0 - r1) / r0`` (the share of the untouched rate ``r0`` an edit removes) with a paired
+    percentile bootstrap over examples (resamples with ``r0 = 0`` are left out)."""
     r0 = base.mean()
     point = float((r0 - edited.mean()) / r0) if r0 > 0 else float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(base), size=(n_boot, len(base)))
+    idx = resample_rows(len(base), n_boot, np.random.default_rng(seed))
     b0, b1 = base[idx].mean(1), edited[idx].mean(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         fr = np.where(b0 > 0, (b0 - b1) / b0, np.nan)
-    fr = fr[np.isfinite(fr)]
-    if fr.size == 0:
-        return point, float("nan"), float("nan")
-    lo, hi = np.quantile(fr, [0.025, 0.975])
-    return point, float(lo), float(hi)
+    return Estimate(point, *percentile_interval(fr))
 
 
 def ablation_effect(
@@ -204,7 +201,8 @@ def ablation_effect(
                    keep_sink=keep_sink)
         if base_values is None:
             base_values = rate.per_example
-        row["removed"], row["removed_low"], row["removed_high"] = _fraction_removed(base_values, rate.per_example, n_boot, seed)
+        removed = fraction_removed(base_values, rate.per_example, n_boot, seed)
+        row |= {"removed": removed.value, "removed_low": removed.ci_low, "removed_high": removed.ci_high}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -237,10 +235,10 @@ def select_direction(
             scores = paired_logprob_scores(backend, records)
         coh = probe.measure(ivs, n_boot=n_boot, seed=seed)
         drop = base - scores
-        lo, hi = bootstrap_ci(drop, n_boot=n_boot, seed=seed)
+        est = bootstrap_mean(drop, n_boot=n_boot, seed=seed)
         layer = HookPoint.parse(hook).layer
-        rows.append({"candidate": name, "hook": hook, "layer": layer, "margin_drop": float(drop.mean()),
-                     "drop_low": lo, "drop_high": hi, "kl": coh.kl, "kl_high": coh.kl_high,
+        rows.append({"candidate": name, "hook": hook, "layer": layer, "margin_drop": est.value,
+                     "drop_low": est.ci_low, "drop_high": est.ci_high, "kl": coh.kl, "kl_high": coh.kl_high,
                      "eligible": bool(coh.kl_high <= kl_budget and layer < cutoff), "failure_mode": failure_mode,
                      "keep_sink": keep_sink})
     table = pd.DataFrame(rows)
