@@ -15,10 +15,14 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from interp.hooks.names import parse_hooks
+
+if TYPE_CHECKING:
+    from interp.pipeline import ExperimentConfig
 
 log = logging.getLogger("interp")
 
@@ -95,31 +99,64 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overrides(pairs: Sequence[str]) -> dict[str, object]:
-    import yaml
+def _load(args: argparse.Namespace) -> ExperimentConfig:
+    """The config of ``interp run`` / ``interp sweep``: the file, ``--set`` overrides, ``--name``."""
+    from interp.pipeline import load_config
+    from interp.pipeline.config import parse_overrides
 
-    out: dict[str, object] = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set steering.layer=12")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    config = load_config(args.config, parse_overrides(args.set))
+    return config.model_copy(update={"name": args.name}) if args.name else config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from interp.pipeline import ConfigError, load_config, run_experiment, summary_text
+    """``interp run``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
+    from interp.pipeline import ConfigError, describe, load_config, run_experiment, summary_text
+    from interp.pipeline.run import run_directory
 
     try:
-        config = load_config(args.config, _overrides(args.set))
+        config = _load(args)
+        baseline = load_config(args.config) if args.set and args.plan else None
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2
-    if args.name:
-        config = config.model_copy(update={"name": args.name})
+    if args.plan:
+        baseline = baseline.model_copy(update={"name": config.name}) if baseline is not None else None
+        print(describe(config, run_directory(config, args.out), only=args.only, baseline=baseline))
+        return 0
     result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None)
     print(summary_text(result))
     return 0 if result.ok else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``interp sweep``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
+    from interp.pipeline import ConfigError, summary_text
+    from interp.pipeline.sweep import require_ray, run_setup, run_sweep
+
+    try:
+        run_setup(args.setup)
+        config = _load(args)
+        require_ray()
+    except (ConfigError, ImportError, ValueError, AttributeError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    result = run_sweep(config, out=args.out, address=args.address, max_retries=args.max_retries,
+                       gpus_per_unit=args.gpus_per_unit, cpus_per_unit=args.cpus_per_unit,
+                       progress=not args.no_progress, setup=args.setup, only=args.only or None)
+    print(summary_text(result))
+    return 0 if result.ok else 1
+
+
+def _experiment_arguments(p: argparse.ArgumentParser, example: str) -> None:
+    """What ``interp run`` and ``interp sweep`` share."""
+    p.add_argument("config", help=f"a YAML file, e.g. {example}")
+    p.add_argument("--out", default="artifacts", help="runs go to OUT/<config name>/")
+    p.add_argument("--name", default=None, help="override the config's name (the run directory)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set steering.layer=12 --set sae.enabled=false")
+    p.add_argument("--only", action="append", default=[], metavar="UNIT",
+                   help="run only units whose id starts with this (and their inputs), e.g. --only steering/")
+    p.add_argument("--no-progress", action="store_true")
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
@@ -151,21 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run an experiment config (YAML): stages keyed and resumable, then the dashboard")
-    r.add_argument("config", help="a YAML file, e.g. experiments/quickstart.yaml")
-    r.add_argument("--out", default="artifacts", help="runs go to OUT/<config name>/")
-    r.add_argument("--name", default=None, help="override the config's name (the run directory)")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set steering.layer=12 --set sae.enabled=false")
-    r.add_argument("--only", action="append", default=[], metavar="UNIT",
-                   help="run only units whose id starts with this (and their inputs), e.g. --only steering/")
-    r.add_argument("--no-progress", action="store_true")
+    _experiment_arguments(r, "experiments/quickstart.yaml")
+    r.add_argument("--plan", action="store_true",
+                   help="print the unit graph (what each unit reads, which are finished under their keys, which "
+                        "the --set changes would redo) and run nothing")
     r.set_defaults(func=cmd_run)
-
-    from interp.pipeline.sweep import add_sweep_arguments, cmd_sweep
 
     w = sub.add_parser("sweep", help="run an experiment config's units as Ray tasks: a cluster (--address auto) "
                                      "or every GPU of this machine; the same run directory as `interp run`")
-    add_sweep_arguments(w)
+    _experiment_arguments(w, "experiments/paper.yaml")
+    w.add_argument("--address", default=None,
+                   help='a Ray cluster to join: "auto" (this node is part of one, see `ray start`) or '
+                        "ray://HOST:10001; default: start a Ray instance on this machine")
+    w.add_argument("--max-retries", type=int, default=2, help="resubmissions of a failed unit (default 2)")
+    w.add_argument("--gpus-per-unit", type=float, default=None,
+                   help="GPUs for each unit that runs a model (default: 1 if the cluster has GPUs, else 0)")
+    w.add_argument("--cpus-per-unit", type=float, default=1.0, help="CPUs reserved per unit (default 1)")
+    w.add_argument("--setup", default=None, metavar="MODULE:FUNCTION",
+                   help="called here and in every worker before any unit (e.g. registers a scale or a stage)")
     w.set_defaults(func=cmd_sweep)
 
     q = sub.add_parser("quickstart", help="the README's main job on the embedded model")

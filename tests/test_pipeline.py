@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -17,8 +18,8 @@ import pytest
 import yaml
 
 from interp.pipeline import ConfigError, load_config, parse_config, plan, run_experiment, summary_text
-from interp.pipeline.run import _span
-from interp.pipeline.units import Context, unit_key
+from interp.pipeline.execute import Context, unit_key
+from interp.pipeline.stages.steering import _span
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,7 +115,7 @@ def test_a_changed_section_rekeys_exactly_its_dependants(tmp_path: Path) -> None
         ctx = Context(config, tmp_path)
         out: dict[str, str] = {}
         for u in plan(config):  # plan order: dependencies first; stand-in outputs carry the key
-            out[u.id] = unit_key(u, ctx, {d: {"key": out[d]} for d in u.deps})
+            out[u.id] = unit_key(u, ctx, {d: SimpleNamespace(key=out[d], fingerprint=None) for d in u.deps})  # type: ignore[misc]
         return out
 
     base = parse_config({"name": "k", "methods": ["greedy_self_training", "bct"]})
@@ -192,13 +193,13 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     assert "steering: rate by alpha" in text and f"vs random {rnd.iloc[0]:+.3f}" in text
 
     again = run_experiment(config, out=tmp_path / "artifacts", progress=False)
-    assert all(o["skipped"] for o in again.outputs.values())
+    assert all(o.skipped for o in again.outputs.values())
     pd.testing.assert_frame_equal(pd.read_parquet(run / "sharpening.parquet"), sharp)
 
     # a changed steering section recomputes the steering unit only
     steer = config.model_copy(update={"steering": config.steering.model_copy(update={"alphas": (0.0, 0.2)})})
     third = run_experiment(steer, out=tmp_path / "artifacts", progress=False)
-    assert {u for u, o in third.outputs.items() if not o["skipped"]} == {"steering/sycophancy/s3"}
+    assert {u for u, o in third.outputs.items() if not o.skipped} == {"steering/sycophancy/s3"}
 
 
 def test_span_of_random_controls() -> None:
@@ -209,14 +210,16 @@ def test_span_of_random_controls() -> None:
 @pytest.mark.usefixtures("tiny_scale")
 def test_a_failed_unit_blocks_only_its_dependants(tiny_model_dir: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import interp.pipeline.units as U
+    from dataclasses import replace
+
+    from interp.pipeline import STAGES
 
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
 
     def boom(*a: Any) -> Any:
         raise RuntimeError("planted failure")
 
-    monkeypatch.setitem(U.STAGES, "organism", boom)
+    monkeypatch.setitem(STAGES, "organism", replace(STAGES["organism"], run=boom))
     config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[],
                                       sae={"enabled": False}, steering={"enabled": False}))
     result = run_experiment(config, out=tmp_path / "artifacts", progress=False)

@@ -8,7 +8,6 @@ the tiny scale and installs the planted faults listed in ``<runs_root>/faults.js
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,9 +23,8 @@ from interp.pipeline import parse_config, plan, run_experiment
 
 ray = pytest.importorskip("ray")
 
+from interp.cli import build_parser  # noqa: E402
 from interp.pipeline.sweep import (  # noqa: E402
-    add_sweep_arguments,
-    cmd_sweep,
     exclusive_group,
     gpus_per_gpu_unit,
     require_ray,
@@ -69,13 +67,15 @@ def _faulty(stage: str, real: Any) -> Any:
 
 
 def worker_setup() -> None:
+    from dataclasses import replace
+
     import interp.consistency.base as cbase
-    import interp.pipeline.units as U
+    from interp.pipeline import STAGES
 
     exec(TINY_SCALE, {})
     cbase.generate = _nonempty(cbase.generate)
-    for stage, fn in list(U.STAGES.items()):
-        U.STAGES[stage] = _faulty(stage, fn)
+    for name, spec in list(STAGES.items()):
+        STAGES[name] = replace(spec, run=_faulty(name, spec.run))
 
 
 # ---- fixtures ----------------------------------------------------------------------------------------
@@ -125,11 +125,13 @@ def test_missing_ray_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_command_rejects_a_bad_setup_or_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    add_sweep_arguments(parser)
-    assert cmd_sweep(parser.parse_args([str(tmp_path / "missing.yaml")])) == 2
+    def sweep(*argv: str) -> int:
+        args = build_parser().parse_args(["sweep", *argv])
+        return int(args.func(args))
+
+    assert sweep(str(tmp_path / "missing.yaml")) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert cmd_sweep(parser.parse_args([str(tmp_path / "c.yaml"), "--setup", "interp.io:no_such_function"])) == 2
+    assert sweep(str(tmp_path / "c.yaml"), "--setup", "interp.io:no_such_function") == 2
     assert "no_such_function" in capsys.readouterr().err
 
 
@@ -176,9 +178,9 @@ def test_sweep_matches_the_local_runner_retries_and_resumes(cluster: Path, tiny_
     swept = run_sweep(config, out=cluster / "sweep", setup=SETUP, max_retries=1, progress=False)
     assert swept.ok, (swept.failed, swept.blocked)
     assert list(swept.outputs) == list(local.outputs)  # every unit, in the local runner's order
-    assert not any(o["skipped"] for o in swept.outputs.values())
+    assert not any(o.skipped for o in swept.outputs.values())
     assert (cluster / "runs" / f"fired-{transient.replace('/', '_')}").exists()  # it failed once, then succeeded
-    assert str(cluster / "cache-sweep") in swept.outputs[transient]["store"]
+    assert str(cluster / "cache-sweep") in swept.outputs[transient].outputs.store
     for name in ("behaviour", "layers", "sharpening", "cosine_matrix"):
         pd.testing.assert_frame_equal(pd.read_parquet(swept.run_dir / f"{name}.parquet"),
                                       pd.read_parquet(local.run_dir / f"{name}.parquet"), check_exact=False, rtol=1e-6)
@@ -191,16 +193,14 @@ def test_sweep_matches_the_local_runner_retries_and_resumes(cluster: Path, tiny_
     again = run_sweep(config.model_copy(update={"dashboard": False}), out=cluster / "sweep", setup=SETUP,
                       max_retries=0, progress=False)
     assert again.ok, again.failed
-    assert set(again.outputs) == set(local.outputs) and all(o["skipped"] for o in again.outputs.values())
+    assert set(again.outputs) == set(local.outputs) and all(o.skipped for o in again.outputs.values())
 
     # the command line does the same (Ray already runs in this process, so it is reused)
-    parser = argparse.ArgumentParser()
-    add_sweep_arguments(parser)
     cfg_file = cluster / "tiny.yaml"
     cfg_file.write_text(json.dumps(config.model_dump(mode="json")))
-    args = parser.parse_args([str(cfg_file), "--out", str(cluster / "sweep"), "--max-retries", "0",
-                              "--set", "dashboard=false", "--no-progress"])
-    assert cmd_sweep(args) == 0
+    args = build_parser().parse_args(["sweep", str(cfg_file), "--out", str(cluster / "sweep"), "--max-retries", "0",
+                                      "--set", "dashboard=false", "--no-progress"])
+    assert args.func(args) == 0
 
 
 def test_a_failed_unit_blocks_only_its_dependants(cluster: Path, tiny_model_dir: Path,

@@ -18,6 +18,7 @@ only the steering stages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -270,6 +271,20 @@ def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
             lines.append(f"  {where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden"
                                                 and not isinstance(err["input"], dict) else ""))
         raise ConfigError(f"{source}: {len(lines)} problem(s) in the config:\n" + "\n".join(lines)) from None
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["steering.layer=12", ...]`` (the ``--set`` arguments) -> ``{"steering.layer": 12}``; values are YAML."""
+    out: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set steering.layer=12")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {e}") from None
+    return out
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:

@@ -1,17 +1,17 @@
 """Run an experiment's units as Ray tasks, on one machine or a cluster: ``interp sweep CONFIG``.
 
-The same units as the local runner (:func:`interp.pipeline.units.plan`), executed by the same
-:func:`interp.pipeline.units.execute`, so a sweep and ``interp run`` write the same run directory
+The same units as the local runner (:func:`interp.pipeline.graph.plan`), executed by the same
+:func:`interp.pipeline.execute.execute`, so a sweep and ``interp run`` write the same run directory
 and dashboard. What the sweep adds:
 
 - DAG scheduling: a unit is submitted as soon as its inputs are done (``ray.wait``), not stage by
   stage, so independent organisms, methods and seeds run side by side.
-- Resources: a unit that loads a model (:func:`needs_gpu`) asks for one GPU when the cluster has
-  GPUs (else CPU only) and runs in a fresh worker process; ``gpus_per_unit`` / ``cpus_per_unit``
-  override the amounts.
+- Resources: a unit whose stage runs a model (its spec's ``loads_model``) asks for one GPU when
+  the cluster has GPUs (else CPU only) and runs in a fresh worker process; ``gpus_per_unit`` /
+  ``cpus_per_unit`` override the amounts.
 - Failures stay local: a failed task is resubmitted up to ``max_retries`` times (exceptions,
   crashed workers and lost nodes alike); a unit that still fails blocks only its dependants.
-- Resume: finished units (same key, see :mod:`interp.pipeline.units`) are read from the run
+- Resume: finished units (same key, see :mod:`interp.pipeline.execute`) are read from the run
   directory and never submitted.
 
 Workers receive JSON data only: the config as ``model_dump(mode="json")`` (re-validated in the
@@ -22,11 +22,9 @@ on every node (``docs/CLUSTER.md``). Ray is optional: it is imported only when a
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,8 +33,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from interp.pipeline.config import ExperimentConfig, parse_config
-from interp.pipeline.run import RunResult, assemble, run_directory, select
-from interp.pipeline.units import Context, Unit, execute, load_outputs, plan
+from interp.pipeline.execute import Context, Finished, execute, load_outputs
+from interp.pipeline.graph import plan, select
+from interp.pipeline.run import RunResult, assemble, run_directory
+from interp.pipeline.spec import STAGES, Unit
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,9 @@ def run_unit(config: Mapping[str, Any], unit_id: str, run_dir: str, dep_outputs:
 
         torch.set_num_threads(cfg.threads)
     units = {u.id: u for u in plan(cfg)}
-    return execute(units[unit_id], Context(cfg, Path(run_dir), progress=False), dep_outputs)
+    deps = {d: Finished.from_json(o, skipped=bool(o.get("skipped"))) for d, o in dep_outputs.items()}
+    done = execute(units[unit_id], Context(cfg, Path(run_dir), progress=False), deps)
+    return done.to_json() | {"skipped": done.skipped}
 
 
 # ---- in the driver -------------------------------------------------------------------------------
@@ -152,30 +154,20 @@ def gpus_per_gpu_unit(cluster_gpus: float, requested: float | None) -> float:
     return float(requested)
 
 
-# Stages that load a checkpoint. The plan marks most of their units ``gpu=True`` but not all (the base
-# model's capture and behaviour units, sharpening that generates). Ray leaves CUDA_VISIBLE_DEVICES
-# alone in a task that reserved no GPU, so such a unit would still run on a GPU, one the scheduler
-# may have given to another unit.
-MODEL_STAGES = frozenset({"organism", "consistency", "behaviour", "capture", "sae", "steering", "trajectory"})
-
-
 def needs_gpu(unit: Unit, config: ExperimentConfig) -> bool:
-    """Whether a unit runs a model (and so should hold a GPU when there are some)."""
-    return (unit.gpu or unit.stage in MODEL_STAGES
-            or (unit.stage == "sharpening" and config.sharpening.expression_rows > 0))
+    """Whether a unit runs a model (its stage's ``loads_model``), and so should hold a GPU when there are some.
+
+    Ray leaves CUDA_VISIBLE_DEVICES alone in a task that reserved no GPU, so a unit that runs a
+    model without asking for one would use a GPU the scheduler may have given to another unit.
+    """
+    return STAGES[unit.stage].loads_model(config)
 
 
 def exclusive_group(unit: Unit, config: ExperimentConfig) -> str | None:
-    """Units of one group never run at the same time, because they would write the same cache entries.
-
-    Sharpening with ``expression_rows`` generates and captures the base and before checkpoints'
-    own responses, identical for every method of a failure mode and seed: run one method's unit
-    first, and the others find those stores finished (an activation store is not safe to write
-    from two processes at once).
-    """
-    if unit.stage == "sharpening" and config.sharpening.expression_rows > 0:
-        return f"expression/{unit.params['failure_mode']}/s{unit.params['seed']}"
-    return None
+    """Units of one group never run at the same time, because they would write the same cache entries
+    (the stage's ``exclusive``; e.g. sharpening units generating one organism's replies)."""
+    exclusive = STAGES[unit.stage].exclusive
+    return exclusive(unit, config) if exclusive is not None else None
 
 
 def task_resources(unit: Unit, config: ExperimentConfig, *, gpus: float, cpus: float) -> dict[str, float]:
@@ -188,12 +180,12 @@ def _schedule(ray: Any, ctx: Context, units: list[Unit], *, max_retries: int, gp
     """Submit every unit once its inputs are done; retry failures; block the dependants of what failed."""
     result = RunResult(ctx.run_dir)
     by_id = {u.id: u for u in units}
-    memo: dict[str, dict[str, Any]] = {}
+    memo: dict[str, Finished] = {}
     counts = {"done": 0, "skipped": 0, "failed": 0, "blocked": 0}
     for u in units:  # finished by an earlier run: never submitted
         done = load_outputs(u.id, ctx, by_id, memo)
         if done is not None:
-            result.outputs[u.id] = done | {"skipped": True}
+            result.outputs[u.id] = done
             counts["skipped"] += 1
     # A GPU unit gets a fresh worker process (max_calls=1), as Ray does for functions declared with GPUs:
     # a reused process would keep its CUDA context, and its cached model, on the GPU it had before.
@@ -208,7 +200,7 @@ def _schedule(ray: Any, ctx: Context, units: list[Unit], *, max_retries: int, gp
             busy.add(group)
         options = task_resources(unit, ctx.config, gpus=gpus, cpus=cpus)
         task = gpu_task if options["num_gpus"] > 0 else cpu_task
-        deps = {d: result.outputs[d] for d in unit.deps}
+        deps = {d: result.outputs[d].to_json() | {"skipped": result.outputs[d].skipped} for d in unit.deps}
         ref = task.options(**options, max_retries=0, name=unit.id).remote(config, unit.id, run_dir, deps, dict(env),
                                                                            setup, cwd)
         running[ref] = (unit, attempt)
@@ -252,7 +244,7 @@ def _schedule(ray: Any, ctx: Context, units: list[Unit], *, max_retries: int, gp
                     result.failed[unit.id] = f"{type(cause).__name__}: {cause} ({attempt + 1} attempt(s))\n{e}"
                     counts["failed"] += 1
                 else:
-                    result.outputs[unit.id] = out
+                    result.outputs[unit.id] = Finished.from_json(out, skipped=bool(out.get("skipped")))
                     counts["skipped" if out.get("skipped") else "done"] += 1
                 bar.update(1)
     except BaseException:  # interrupted: stop what runs (units are atomic, a rerun resumes)
@@ -266,48 +258,5 @@ def _schedule(ray: Any, ctx: Context, units: list[Unit], *, max_retries: int, gp
     return result
 
 
-# ---- command line --------------------------------------------------------------------------------
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``interp sweep``."""
-    parser.add_argument("config", help="a YAML file, e.g. experiments/paper.yaml")
-    parser.add_argument("--address", default=None,
-                        help='a Ray cluster to join: "auto" (this node is part of one, see `ray start`) or '
-                             "ray://HOST:10001; default: start a Ray instance on this machine")
-    parser.add_argument("--max-retries", type=int, default=2, help="resubmissions of a failed unit (default 2)")
-    parser.add_argument("--gpus-per-unit", type=float, default=None,
-                        help="GPUs for each GPU unit (default: 1 if the cluster has GPUs, else 0)")
-    parser.add_argument("--cpus-per-unit", type=float, default=1.0, help="CPUs reserved per unit (default 1)")
-    parser.add_argument("--out", default="artifacts", help="runs go to OUT/<config name>/ (a shared filesystem)")
-    parser.add_argument("--name", default=None, help="override the config's name (the run directory)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set steering.layer=12 --set sae.enabled=false")
-    parser.add_argument("--only", action="append", default=[], metavar="UNIT",
-                        help="run only units whose id starts with this (and their inputs)")
-    parser.add_argument("--setup", default=None, metavar="MODULE:FUNCTION",
-                        help="called here and in every worker before any unit (e.g. registers a scale)")
-    parser.add_argument("--no-progress", action="store_true")
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    """``interp sweep``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
-    from interp.cli import _overrides
-    from interp.pipeline import ConfigError, load_config, summary_text
-
-    try:
-        run_setup(args.setup)
-        config = load_config(args.config, _overrides(args.set))
-        if args.name:
-            config = config.model_copy(update={"name": args.name})
-        require_ray()
-    except (ConfigError, ImportError, ValueError, AttributeError) as e:
-        print(e, file=sys.stderr)
-        return 2
-    result = run_sweep(config, out=args.out, address=args.address, max_retries=args.max_retries,
-                       gpus_per_unit=args.gpus_per_unit, cpus_per_unit=args.cpus_per_unit,
-                       progress=not args.no_progress, setup=args.setup, only=args.only or None)
-    print(summary_text(result))
-    return 0 if result.ok else 1
-
-
-__all__ = ["RAY_REQUIREMENT", "add_sweep_arguments", "cmd_sweep", "exclusive_group", "gpus_per_gpu_unit", "needs_gpu", "require_ray",
-           "run_sweep", "run_unit", "task_resources"]
+__all__ = ["RAY_REQUIREMENT", "exclusive_group", "gpus_per_gpu_unit", "needs_gpu", "require_ray", "run_setup", "run_sweep",
+           "run_unit", "task_resources"]

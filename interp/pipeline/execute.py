@@ -1,0 +1,222 @@
+"""Running one unit: its key, its finished outputs, its inputs, and the context every stage gets.
+
+A unit's outputs live in ``<run>/stages/<unit id>/<key>/`` (``outputs.json`` plus its tables as
+parquet). ``key`` hashes the config sections its stage reads, the unit's parameters and, per
+input, that unit's key and the fingerprint of the checkpoint it produced. A finished unit is never
+recomputed for the same key; a unit killed half-way leaves nothing behind (its directory appears
+atomically), and the long stages (training, activation capture) resume inside themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from interp.io import atomic_directory, atomic_write_json, cache_dir, canonical_hash, read_json
+from interp.pipeline.config import ExperimentConfig
+from interp.pipeline.spec import STAGES, Outputs, Unit
+
+log = logging.getLogger(__name__)
+
+STAGE_VERSION = 1  # bump when a stage's computation changes meaning, to invalidate finished units
+OutputsT = TypeVar("OutputsT", bound=Outputs)
+
+
+class ModelCache:
+    """The checkpoint consecutive units share (one at a time), or a :class:`~interp.models.ModelPool`.
+
+    With ``model_pool: true`` the pool holds the base once and swaps unmerged LoRA adapters
+    (seconds instead of a reload per checkpoint for a 70B base).
+    """
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        self._key: str | None = None
+        self._held: Any = None
+
+    def get(self, spec: str) -> Any:
+        from interp.models import ModelPool, load_model
+
+        c = self.config
+        if c.model_pool:
+            if self._key != "pool":
+                self._key, self._held = "pool", ModelPool(device=c.device, dtype=c.dtype, device_map=c.device_map,
+                                                          max_adapters=c.model_pool_max_adapters)
+            return self._held.get(spec)
+        if self._key != spec:
+            self._key, self._held = None, None  # free the last model before loading the next
+            self._held = load_model(spec, device=c.device, dtype=c.dtype, device_map=c.device_map)
+            self._key = spec
+        return self._held
+
+
+@dataclass
+class Context:
+    """What every unit gets: the config, the run directory, where checkpoints live, the loaded model."""
+
+    config: ExperimentConfig
+    run_dir: Path
+    progress: bool = True
+    models: ModelCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = ModelCache(self.config)
+
+    @property
+    def runs_root(self) -> Path:
+        return Path(self.config.runs_root).expanduser() if self.config.runs_root else cache_dir() / "runs"
+
+    @property
+    def data_root(self) -> Path | None:
+        return Path(self.config.data_root).expanduser() if self.config.data_root else None
+
+    def load(self, spec: str) -> Any:
+        """A checkpoint by anything ``load_model`` accepts, kept loaded for the next unit."""
+        return self.models.get(spec)
+
+    def stage_root(self, unit_id: str) -> Path:
+        return self.run_dir / "stages" / unit_id.replace(":", "=")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished unit: its bookkeeping and its stage's typed outputs (``outputs.json`` holds both, flat)."""
+
+    unit: str
+    stage: str
+    key: str
+    params: Mapping[str, Any]
+    seconds: float
+    outputs: Outputs
+    skipped: bool = False
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The checkpoint this unit produced (organism, consistency), part of its dependants' keys."""
+        return getattr(self.outputs, "fingerprint", None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "stage": self.stage, "key": self.key, "params": dict(self.params),
+                "seconds": self.seconds, **self.outputs.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, skipped: bool = False) -> Finished:
+        spec = STAGES[str(data["stage"])]
+        return cls(str(data["unit"]), str(data["stage"]), str(data["key"]), dict(data.get("params") or {}),
+                   float(data.get("seconds") or 0.0), spec.outputs.from_json(data), skipped)
+
+
+class Inputs(Mapping[str, Finished]):
+    """A unit's finished inputs by unit id, with typed access to what they produced."""
+
+    def __init__(self, ctx: Context, finished: Mapping[str, Finished]) -> None:
+        self.ctx = ctx
+        self._finished = dict(finished)
+
+    def __getitem__(self, unit_id: str) -> Finished:
+        return self._finished[unit_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._finished)
+
+    def __len__(self) -> int:
+        return len(self._finished)
+
+    def get_outputs(self, unit_id: str, kind: type[OutputsT]) -> OutputsT:
+        """The outputs of input ``unit_id``, which must be of type ``kind``."""
+        out = self._finished[unit_id].outputs
+        if not isinstance(out, kind):
+            raise TypeError(f"input {unit_id} produced {type(out).__name__}, expected {kind.__name__}")
+        return out
+
+    def dir(self, unit_id: str) -> Path:
+        return unit_dir(self._finished[unit_id], self.ctx)
+
+    def table(self, unit_id: str, name: str) -> pd.DataFrame | None:
+        return read_table(self._finished[unit_id], self.ctx, name)
+
+
+def static_key(unit: Unit, config: ExperimentConfig) -> dict[str, Any]:
+    """What a unit's key reads besides its inputs: its stage (and version), parameters and config sections."""
+    return {"stage": unit.stage, "version": STAGE_VERSION, "params": dict(unit.params),
+            "config": {s: config.section(s) for s in STAGES[unit.stage].sections}}
+
+
+def unit_key(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> str:
+    """The unit's key: its static inputs and, per dependency, that unit's key and checkpoint fingerprint."""
+    deps = {d: [o.key, o.fingerprint] for d, o in sorted(dep_outputs.items())}
+    return canonical_hash({"unit": static_key(unit, ctx.config), "deps": deps})
+
+
+def finished(unit: Unit, ctx: Context, key: str) -> Finished | None:
+    """The unit's outputs if it already ran with this key."""
+    path = ctx.stage_root(unit.id) / key / "outputs.json"
+    return Finished.from_json(read_json(path), skipped=True) if path.is_file() else None
+
+
+def load_outputs(unit_id: str, ctx: Context, units: Mapping[str, Unit],
+                 memo: dict[str, Finished] | None = None) -> Finished | None:
+    """Outputs of a finished unit for the current config (resolving its dependencies' keys), or None."""
+    memo = {} if memo is None else memo
+    if unit_id in memo:
+        return memo[unit_id]
+    unit = units[unit_id]
+    deps = {}
+    for d in unit.deps:
+        out = load_outputs(d, ctx, units, memo)
+        if out is None:
+            return None
+        deps[d] = out
+    result = finished(unit, ctx, unit_key(unit, ctx, deps))
+    if result is not None:
+        memo[unit_id] = result
+    return result
+
+
+def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Finished:
+    """Run ``unit`` (or return its finished outputs); outputs appear atomically under its key."""
+    key = unit_key(unit, ctx, dep_outputs)
+    done = finished(unit, ctx, key)
+    if done is not None:
+        return done
+    final = ctx.stage_root(unit.id) / key
+    if final.exists():  # a directory without outputs.json cannot exist (atomic), but be safe
+        shutil.rmtree(final)
+    for stale in final.parent.glob(f".{key}.*.tmp"):  # scratch of an attempt that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    spec = STAGES[unit.stage]
+    t0 = time.perf_counter()
+    with atomic_directory(final) as tmp:
+        outputs = spec.run(unit, ctx, Inputs(ctx, dep_outputs), tmp)
+        for name in outputs.tables:
+            if (tmp / f"{name}.parquet").is_file():
+                spec.table(name).check(pd.read_parquet(tmp / f"{name}.parquet"), unit.id)
+        result = Finished(unit.id, unit.stage, key, dict(unit.params), round(time.perf_counter() - t0, 2), outputs)
+        atomic_write_json(tmp / "outputs.json", result.to_json())
+    log.info("%s done in %.1f s", unit.id, result.seconds)
+    return result
+
+
+def unit_dir(record: Finished, ctx: Context) -> Path:
+    """Where a finished unit's outputs live (``<run>/stages/<unit>/<key>/``)."""
+    return ctx.stage_root(record.unit) / record.key
+
+
+def read_table(record: Finished, ctx: Context, name: str) -> pd.DataFrame | None:
+    """A table a unit wrote (``<stage dir>/<key>/<name>.parquet``)."""
+    path = unit_dir(record, ctx) / f"{name}.parquet"
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def write_tables(tmp: Path, **tables: pd.DataFrame) -> tuple[str, ...]:
+    """Write a unit's tables as parquet into its scratch directory; their names, for its outputs."""
+    for name, frame in tables.items():
+        frame.to_parquet(tmp / f"{name}.parquet", index=False)
+    return tuple(sorted(tables))

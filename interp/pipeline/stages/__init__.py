@@ -1,0 +1,31 @@
+"""The stages of ``interp run``, one module each, registered in :data:`STAGES` on import (in this order).
+
+| stage | one unit per | writes |
+| --- | --- | --- |
+| organism | failure mode x seed | ``runs_root/organisms/<id>`` (the ``before`` checkpoint) |
+| consistency | ... x method | ``runs_root/runs/<id>`` (an ``after`` checkpoint, per-epoch checkpoints) |
+| behaviour | checkpoint x failure mode | ``behaviour`` (rate, interval, judge; paired changes at assembly) |
+| capture | checkpoint | an activation store in the cache |
+| probes | checkpoint | ``layers`` |
+| sharpening | organism x method | ``sharpening``, ``cosine_matrix`` |
+| sae | organism | SAE (sae-lens format), ``sae_quality``, ``sae_latents``, ``sae_diff``, ... |
+| steering | organism | ``dose_response``, ``ablation`` (+ ``direction_selection``), the direction |
+| trajectory | organism x method | ``behaviour_trajectory``, ``trajectory`` |
+| convergence | experiment (>= 2 organisms) | ``convergence``, ``convergence_ablation`` |
+
+A new stage is one module here that calls :func:`register_stage` (see CONTRIBUTING.md), imported
+in :data:`ORDER` or by the caller before planning.
+"""
+
+import importlib
+
+from interp.pipeline.spec import STAGES, Outputs, StageSpec, TableSpec, Unit, register_stage, unregister_stage
+
+ORDER = ("organism", "consistency", "behaviour", "capture", "probes", "sharpening", "sae", "steering", "trajectory",
+         "convergence")
+"""The built-in stages in plan order (each module registers its stage when imported)."""
+
+for _name in ORDER:
+    importlib.import_module(f"interp.pipeline.stages.{_name}")
+
+__all__ = ["ORDER", "STAGES", "Outputs", "StageSpec", "TableSpec", "Unit", "register_stage", "unregister_stage"]

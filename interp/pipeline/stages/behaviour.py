@@ -1,0 +1,99 @@
+"""Stage ``behaviour``: the misalignment rate of every checkpoint on its failure mode's eval set.
+
+One unit per checkpoint x failure mode (the base model once per failure mode). Its ``behaviour``
+row holds the rate, its bootstrap interval and the judge; ``per_example`` holds each prompt's
+score, from which the run derives the paired changes ``before - base`` and ``after:<m> - before``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interp.pipeline.config import ExperimentConfig
+from interp.pipeline.execute import Context, Finished, Inputs, read_table, write_tables
+from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
+from interp.pipeline.stages.common import checkpoint_spec, ckpt_id, eval_records, producer, roles
+
+
+@dataclass(frozen=True)
+class BehaviourOutputs(Outputs):
+    rate: float = float("nan")
+
+
+def plan(config: ExperimentConfig) -> Iterator[Unit]:
+    for fm in config.failure_modes:
+        yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, loads="base")
+        for seed in config.seeds:
+            for role in roles(config):
+                made_by = producer(fm, seed, role)
+                cid = ckpt_id(fm, seed, role)
+                yield Unit(f"behaviour/{cid}", "behaviour", {"failure_mode": fm, "seed": seed, "role": role},
+                           (made_by,) if made_by else (), loads=cid)
+
+
+def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs:
+    from interp.judges import misalignment_rate
+
+    fm, seed, role = unit.params["failure_mode"], unit.params.get("seed"), unit.params["role"]
+    lm = ctx.load(checkpoint_spec(ctx, inputs, role, fm, seed))
+    cfg = ctx.config.behaviour
+    records = eval_records(ctx, fm, cfg.eval_rows)
+    rate = misalignment_rate(lm, fm, judge=cfg.judge, records=records, n_boot=cfg.n_boot, progress=ctx.progress)
+    row = {k: v for k, v in rate.as_dict().items() if np.isscalar(v)}
+    row |= {"checkpoint": role, "consistency_method": role.split(":", 1)[1] if ":" in role else "-",
+            "seed": seed if seed is not None else -1, "checkpoint_fingerprint": lm.checkpoint.fingerprint}
+    per = pd.DataFrame({"id": [r.id for r in records], "score": np.asarray(rate.per_example, dtype=np.float64)})
+    return BehaviourOutputs(write_tables(tmp, behaviour=pd.DataFrame([row]), per_example=per), rate=rate.rate)
+
+
+def changes(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """Paired change of the misalignment rate, after - before and before - base, per failure mode and seed."""
+    from probes.stats import bootstrap_mean
+
+    rows = []
+    for out in outputs.values():
+        if out.stage != "behaviour" or out.params["role"] == "base":
+            continue
+        fm, seed, role = out.params["failure_mode"], out.params["seed"], out.params["role"]
+        ref_id = f"behaviour/{fm}/base" if role == "before" else f"behaviour/{fm}/s{seed}/before"
+        ref: Finished | None = outputs.get(ref_id)
+        if ref is None:
+            continue
+        a, b = read_table(ref, ctx, "per_example"), read_table(out, ctx, "per_example")
+        if a is None or b is None or list(a["id"]) != list(b["id"]):
+            continue
+        diff = b["score"].to_numpy() - a["score"].to_numpy()
+        change = bootstrap_mean(diff)
+        judge = read_table(out, ctx, "behaviour")
+        rows.append({"checkpoint": f"{role} - {'base' if role == 'before' else 'before'}", "failure_mode": fm,
+                     "seed": seed, "consistency_method": role.split(":", 1)[1] if ":" in role else "-",
+                     "judge": judge["judge"].iloc[0] if judge is not None else "", "rate": change.value,
+                     "ci_low": change.ci_low, "ci_high": change.ci_high, "n": len(diff)})
+    return {"behaviour": pd.DataFrame(rows)} if rows else {}
+
+
+def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    beh = tables.get("behaviour")
+    if beh is None or beh.empty:
+        return []
+    lines = ["misalignment rate (judge: " + ", ".join(map(str, beh["judge"].unique())) + "; changes are paired)"]
+    for _, r in beh.iterrows():
+        who = str(r["failure_mode"]) + (f"/s{int(r['seed'])}" if int(r["seed"]) >= 0 else "")
+        lines.append(f"  {who:<28} {r['checkpoint']:<34} {r['rate']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+                     f"  n={int(r['n'])}")
+    return lines
+
+
+SPEC = register_stage(StageSpec(
+    "behaviour", sections=("behaviour", "data_root", "dtype"), plan=plan, run=run, outputs=BehaviourOutputs,
+    tables=(TableSpec("behaviour", ("checkpoint", "failure_mode", "seed", "consistency_method", "judge", "rate",
+                                    "ci_low", "ci_high", "n"),
+                      "one checkpoint's misalignment rate, or a paired change between two (checkpoint 'b - a')"),
+            TableSpec("per_example", ("id", "score"), "each eval prompt's score (kept in the unit)", internal=True)),
+    summary=summary, dashboard="behaviour", derive=changes))

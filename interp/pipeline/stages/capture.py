@@ -1,0 +1,50 @@
+"""Stage ``capture``: every checkpoint's activations on the contrast set, into the activation store.
+
+One unit per checkpoint (the base model once). The store is keyed by its inputs in the cache
+(``$INTERP_CACHE/activations``), so a repeat is a cache hit and an interrupted capture resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from interp.pipeline.config import ExperimentConfig
+from interp.pipeline.execute import Context, Inputs
+from interp.pipeline.spec import StageSpec, Unit, register_stage
+from interp.pipeline.stages.common import (
+    StoreOutputs,
+    checkpoint_spec,
+    ckpt_id,
+    contrast,
+    hooks,
+    organisms,
+    producer,
+    roles,
+)
+
+
+def plan(config: ExperimentConfig) -> Iterator[Unit]:
+    yield Unit("capture/base", "capture", {"role": "base"}, loads="base")
+    for fm, seed in organisms(config):
+        for role in roles(config):
+            made_by = producer(fm, seed, role)
+            cid = ckpt_id(fm, seed, role)
+            yield Unit(f"capture/{cid}", "capture", {"failure_mode": fm, "seed": seed, "role": role},
+                       (made_by,) if made_by else (), loads=cid)
+
+
+def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:
+    from interp.activations import CaptureConfig, capture
+
+    lm = ctx.load(checkpoint_spec(ctx, inputs, unit.params["role"], unit.params.get("failure_mode"),
+                                  unit.params.get("seed")))
+    c = ctx.config.capture
+    store = capture(lm, contrast(ctx.config), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)), positions=c.positions,
+                                                            batch_size=c.batch_size, dtype=c.dtype))
+    return StoreOutputs(store=str(store.path), store_key=store.manifest["key"], checkpoint=lm.checkpoint.describe(),
+                        n_layers=lm.n_layers)
+
+
+SPEC = register_stage(StageSpec("capture", sections=("capture", "device", "dtype", "device_map"), plan=plan, run=run,
+                                outputs=StoreOutputs))
