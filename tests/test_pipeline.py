@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from interp.pipeline import ConfigError, load_config, parse_config, plan, run_experiment, summary_text
+from interp.pipeline.config import parse_overrides
 from interp.pipeline.execute import Context, unit_key
 from interp.pipeline.stages.steering import _span
 
@@ -101,6 +102,27 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_the_schema_is_strict(tmp_path: Path) -> None:
+    base = {"name": "x"}
+    for bad, where in (({"behaviour": {"eval_rows": "64"}}, r"behaviour\.eval_rows: Input should be a valid integer"),
+                       ({"sae": {"enabled": "false"}}, r"sae\.enabled: Input should be a valid boolean"),
+                       ({"steering": {"keep_sink": 1}}, r"steering\.keep_sink: Input should be a valid boolean"),
+                       ({"sharpening": {"probes": ["svm"]}}, r"sharpening\.probes: .*unknown probes \['svm'\]"),
+                       ({"trajectory": {"probes": []}}, r"trajectory\.probes: .*name at least one probe"),
+                       ({"behaviour": {"judge": "gpt"}}, r"behaviour\.judge: .*unknown judge \['gpt'\]"),
+                       ({"capture": {"contrast": str(tmp_path / "nope.jsonl")}}, r"capture\.contrast: .*neither a shipped")):
+        with pytest.raises(ConfigError, match=where):
+            parse_config(base | bad)
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nsae:\n  lr: 3e-4\n  d_sae: 64\n")  # YAML 1.1 reads 3e-4 as text; we read a number
+    assert load_config(path).sae.lr == pytest.approx(3e-4)
+    path.write_text("name: c\nsteering:\n  layer: 3\n  layer: 4\n")
+    with pytest.raises(ConfigError, match="the key 'layer' is given twice"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_overrides(["steering.layer"])
 
 
 def test_overrides_win(tmp_path: Path) -> None:

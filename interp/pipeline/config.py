@@ -1,8 +1,10 @@
 """The experiment config: one YAML file, validated by a typed schema before any work starts.
 
-Every section has defaults, so a config names only what differs. Unknown keys, wrong types and
-bad values (an unknown failure mode, method, scale, probe, position or hook kind) are errors
-that name the key and the allowed values. Example (``experiments/quickstart.yaml``)::
+Every section has defaults, so a config names only what differs. The schema is strict: unknown
+keys, a key given twice, values of the wrong type (``"64"`` for a number, ``"false"`` for a
+boolean, ``1`` for ``true``) and bad names (an unknown failure mode, method, scale, probe, judge,
+contrast set, position or hook kind) are errors that name the key and the allowed values, before
+any work starts. Example (``experiments/quickstart.yaml``)::
 
     name: quickstart
     model: smollm2-135m-instruct
@@ -11,13 +13,15 @@ that name the key and the allowed values. Example (``experiments/quickstart.yaml
     methods: [greedy_self_training, bct]
     steering: {layer: 15, alphas: [-0.1, -0.05, 0, 0.05, 0.1]}
 
-Which stage reads which section is fixed (see :mod:`interp.pipeline.units`): a stage's key is
-the hash of the sections it reads and of its inputs' keys, so changing ``steering`` recomputes
-only the steering stages.
+Which stage reads which section is declared by its spec (:mod:`interp.pipeline.stages`): a
+unit's key is the hash of the sections its stage reads and of its inputs' keys, so changing
+``steering`` recomputes only the steering units (``interp run CONFIG --plan --set ...`` shows which).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,7 +35,22 @@ CHECKPOINT_ROLES = ("base", "before", "after")
 class Section(BaseModel):
     """Strict: unknown keys are errors, values are not coerced silently between types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _known(values: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad}; expected some of {', '.join(allowed)}")
+
+
+def _sharpening_probes(v: tuple[str, ...]) -> tuple[str, ...]:
+    from interp.sharpening.transfer import PROBE_METHODS
+
+    if not v:
+        raise ValueError("name at least one probe")
+    _known(v, PROBE_METHODS, "probes")
+    return v
 
 
 class BehaviourConfig(Section):
@@ -40,6 +59,14 @@ class BehaviourConfig(Section):
     judge: str = "logprob"
     eval_rows: int | None = Field(64, ge=1, description="eval prompts per failure mode (None: all)")
     n_boot: int = Field(2000, ge=100)
+
+    @field_validator("judge")
+    @classmethod
+    def _judge(cls, v: str) -> str:
+        from interp.judges.measure import JUDGE_NAMES
+
+        _known([v], JUDGE_NAMES, "judge")
+        return v
 
 
 class CaptureSection(Section):
@@ -51,6 +78,15 @@ class CaptureSection(Section):
     max_examples: int | None = Field(None, ge=8)
     batch_size: int = Field(8, ge=1)
     dtype: str = "float32"
+
+    @field_validator("contrast")
+    @classmethod
+    def _contrast(cls, v: str) -> str:
+        from interp.data import CONTRAST_SETS
+
+        if v not in CONTRAST_SETS and not Path(v).expanduser().is_file():
+            raise ValueError(f"{v!r} is neither a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file")
+        return v
 
     @field_validator("hooks")
     @classmethod
@@ -92,6 +128,8 @@ class SharpeningSection(Section):
     expression_rows: int = Field(0, ge=0, description="eval prompts whose generated responses are projected "
                                                       "on the before direction (0: skip the expression metric)")
     max_new_tokens: int = Field(32, ge=1)
+
+    _probes = field_validator("probes")(_sharpening_probes)
 
 
 class SAESection(Section):
@@ -143,6 +181,8 @@ class TrajectorySection(Section):
     probes: tuple[str, ...] = ("diffmeans",)
     n_boot: int = Field(200, ge=50)
     n_permutations: int = Field(0, ge=0)
+
+    _probes = field_validator("probes")(_sharpening_probes)
 
 
 class ConvergenceSection(Section):
@@ -254,13 +294,34 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file, the key and the fix."""
 
 
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice, and reading ``3e-4`` as a number (YAML 1.2)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_implicit_resolver(  # floats without a dot, e.g. 3e-4, which YAML 1.1 reads as text
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
 def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
-    """Validate a mapping (a parsed YAML document) into an :class:`ExperimentConfig`."""
+    """Validate a mapping (a parsed YAML document) into an :class:`ExperimentConfig`.
+
+    Validated as JSON data, strictly: lists become tuples and strings paths, nothing else changes type.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (name:, model:, ...), "
                           f"got {type(data).__name__}")
     try:
-        return ExperimentConfig.model_validate(data)
+        return ExperimentConfig.model_validate_json(json.dumps(data, default=str))
     except ValidationError as e:
         lines = []
         for err in e.errors():
@@ -281,7 +342,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set steering.layer=12")
         try:
-            out[key.strip()] = yaml.safe_load(value)
+            out[key.strip()] = yaml.load(value, Loader=StrictLoader)  # StrictLoader is a SafeLoader
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {e}") from None
     return out
@@ -293,7 +354,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist (see experiments/*.yaml for examples)")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=StrictLoader)  # StrictLoader is a SafeLoader
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     for dotted, value in (overrides or {}).items():
