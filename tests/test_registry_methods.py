@@ -157,6 +157,8 @@ def test_register_checks_the_declarations() -> None:
         register(BadKind)
     with pytest.raises(ValueError, match="two consistency methods are named 'bct'"):
         register(Taken)
+    with pytest.raises(ValueError, match="without '__'"):
+        register(type("Dunder", (BadKind,), {"name": "my__method", "kind": "label"}))
     with pytest.raises(TypeError, match="not a LabelMethod subclass"):
         register(dict)
     with pytest.raises(KeyError, match="no consistency method"):

@@ -153,8 +153,9 @@ def register(cls: type[LabelMethodT]) -> type[LabelMethodT]:
     if not (isinstance(cls, type) and issubclass(cls, LabelMethod)):
         raise TypeError(f"{cls!r} is not a LabelMethod subclass; derive from interp.consistency.LabelMethod")
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"{cls.__name__}.name must be an identifier-like string (the run id holds it), got {name!r}")
+    if not isinstance(name, str) or not name.isidentifier() or "__" in name:
+        raise ValueError(f"{cls.__name__}.name must be an identifier without '__' (run ids are '__'-separated), "
+                         f"got {name!r}")
     if cls.kind not in get_args(MethodKind):
         raise ValueError(f"{cls.__name__}.kind must be one of {get_args(MethodKind)}, got {cls.kind!r}")
     if not isinstance(cls.epochs, int) or cls.epochs < 1:
