@@ -176,6 +176,9 @@ def test_interventions_removed_on_exit_even_on_error(tiny: LoadedModel, batch: t
     with pytest.raises(ValueError, match="d=32"):
         with backend.intervene([AddVector("blocks.0.hook_resid_post", torch.ones(32))]):
             pass
+    with pytest.raises(ValueError, match="d=32"):  # every operator declares its width, not only vectors
+        with backend.intervene([ProjectOut("blocks.0.hook_resid_post", torch.ones(32))]):
+            pass
     with pytest.raises(NotImplementedError, match="resid_mid"):
         with backend.intervene([ProjectOut("blocks.0.hook_resid_mid", torch.ones(64))]):
             pass

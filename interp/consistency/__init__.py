@@ -1,25 +1,33 @@
 """Consistency training (phases 2-3 of the paper): seven self-labelling methods, two controls, the run.
 
-Each method is one module with one class behind :class:`LabelMethod` (``label(model, prompts,
-params) -> Dataset`` of prompt + chosen answer, provenance in ``fields["consistency"]``), found by
-name in :data:`REGISTRY` (keys spelled as in the paper's code; ``greedy`` and ``multi_view`` are
-aliases). :func:`run_consistency` runs one organism x method: label (``labelled.jsonl``), then
-continue the organism's LoRA on the labels (``interp.training``), with per-epoch checkpoints.
-The external models of the paper (reward model, judge) are pluggable; the offline defaults are
-documented in :mod:`interp.consistency.scoring`.
+Each method is one module with one :class:`LabelMethod` subclass (``label(model, prompts,
+params) -> Dataset`` of prompt + chosen answer, provenance in ``fields["consistency"]``, and the
+declarations the run dispatches on), registered by name in :data:`REGISTRY` (keys spelled as in
+the paper's code; ``greedy`` and ``multi_view`` are aliases). :func:`run_consistency` runs one
+organism x method: label (``labelled.jsonl``), then continue the organism's LoRA on the labels
+(``interp.training``), with per-epoch checkpoints. The external models of the paper (reward
+model, judge) are pluggable; the offline defaults are documented in
+:mod:`interp.consistency.scoring`.
+
+:data:`REGISTRY` is the source of truth: :func:`method_names` lists every method registered so
+far (also those registered after import), :data:`METHODS` the built-in nine at import time.
 """
 
-from interp.consistency import (  # noqa: F401  (each import registers its method)
-    act,
-    bct,
-    dual_decoding,
-    greedy_self_training,
-    multi_view_consistency,
-    rejection_sampling,
+# isort: off
+# Each import registers its method; registration order is the paper's order (the seven
+# consistency methods, then the two controls), which METHODS keeps.
+from interp.consistency import (  # noqa: F401
     self_certainty,
+    dual_decoding,
+    multi_view_consistency,
     self_refinement,
     self_rewarding,
+    bct,
+    act,
+    greedy_self_training,
+    rejection_sampling,
 )
+# isort: on
 from interp.consistency.base import (
     ALIASES,
     PROVENANCE,
@@ -28,7 +36,11 @@ from interp.consistency.base import (
     MethodParams,
     canonical_name,
     get_method,
+    method_class,
+    method_names,
+    register,
     sft_records,
+    unregister,
 )
 from interp.consistency.pairs import pair_records, unpair
 from interp.consistency.presets import params_for, train_epochs
@@ -51,18 +63,9 @@ from interp.consistency.scoring import (
     mean_logprobs,
 )
 
-METHODS: tuple[str, ...] = (
-    "self_certainty",
-    "dual_decoding",
-    "multi_view_consistency",
-    "self_refinement",
-    "self_rewarding",
-    "bct",
-    "act",
-    "greedy_self_training",
-    "rejection_sampling",
-)
-"""All nine: the seven consistency methods, then the two controls."""
+METHODS: tuple[str, ...] = tuple(REGISTRY)
+"""The built-in nine, in registration order: the seven consistency methods, then the two controls.
+A snapshot taken at import: validate names with :func:`method_names` (it sees later registrations)."""
 
 __all__ = [
     "ALIASES",
@@ -86,10 +89,14 @@ __all__ = [
     "default_components",
     "get_method",
     "mean_logprobs",
+    "method_class",
+    "method_names",
     "pair_records",
     "params_for",
+    "register",
     "run_consistency",
     "sft_records",
     "train_epochs",
     "unpair",
+    "unregister",
 ]

@@ -13,26 +13,34 @@ and the stop-gradient output on the clean one, over the matched suffix (response
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from interp.consistency.base import (
     PROVENANCE,
+    LabelMethod,
     MethodKind,
     MethodParams,
     generate_for,
+    is_kept,
     limited,
     prompt_of,
     register,
 )
-from interp.consistency.pairs import WRAPPED, wrapped_prompt
+from interp.consistency.pairs import WRAPPED, unpair, wrapped_prompt
 from interp.data import ChatRecord, Dataset, Message
 from interp.models.loading import LoadedModel
 
 
 @register
-class ACT:
+class ACT(LabelMethod):
+    """Phase 3 is ``trainer.train_act`` on the kept clean/wrapped pairs, with the consistency-loss settings."""
+
     name: ClassVar[str] = "act"
     kind: ClassVar[MethodKind] = "pairs"
+    epochs: ClassVar[int] = 3
+    phase3_consistency: ClassVar[bool] = True
+    paper_params: ClassVar[MethodParams] = MethodParams()
 
     def __init__(self, response: Literal["shipped", "organism"] = "shipped") -> None:
         if response not in ("shipped", "organism"):
@@ -42,6 +50,12 @@ class ACT:
     @property
     def needs_model(self) -> bool:
         return self.response == "organism"
+
+    @classmethod
+    def train(cls, trainer: Any, init: Path, labelled: Dataset, config: Any, adapter_dir: Path, *, base: str,
+              **common: Any) -> Any:
+        clean, wrapped = unpair(labelled.filter(is_kept))
+        return trainer.train_act(init, clean, wrapped, config, adapter_dir, **common)
 
     def label(self, model: LoadedModel | None, prompts: Dataset, params: MethodParams) -> Dataset:
         pairs = limited(prompts, params)

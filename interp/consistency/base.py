@@ -1,11 +1,13 @@
-"""The labelling-method protocol, its parameters, the registry and the helpers every method shares.
+"""The method base class, its parameters, the registry and the helpers every method shares.
 
 A consistency method (phase 2 of the paper) turns prompts into self-labelled SFT records: the
 prompt's turns plus the assistant answer the method chose. Each method is one module holding
-one class with a ``name`` (its registry key, spelled as in the paper's code) and a
-``label(model, prompts, params) -> Dataset``. Every labelled record keeps the prompt's id,
-group and fields, and records its provenance under ``fields["consistency"]`` (method,
-candidates, scores, index chosen, and whether the row is kept for training).
+one :class:`LabelMethod` subclass registered under its ``name`` (spelled as in the paper's
+code): ``label(model, prompts, params) -> Dataset``, plus the declarations the run dispatches
+on (kind, epochs, paper parameters, reference judge, default components, how it trains).
+Every labelled record keeps the prompt's id, group and fields, and records its provenance
+under ``fields["consistency"]`` (method, candidates, scores, index chosen, and whether the row
+is kept for training).
 
 Rows a method rejects (multi-view disagreement, an empty answer) stay in the labelled file for
 provenance but end on the user turn, with ``kept = False``; :func:`sft_records` drops them, as
@@ -15,9 +17,11 @@ the paper's phase 3 drops null or blank labels.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from interp.data import ChatRecord, Dataset, Message
 from interp.generation import SamplingParams, generate
@@ -80,33 +84,105 @@ class MethodParams:
         return replace(self, **changes)
 
 
-@runtime_checkable
-class LabelMethod(Protocol):
-    """One consistency method: prompts in, self-labelled records out.
+class LabelMethod(ABC):
+    """One consistency method: what phase 2 labels, and the declarations phases 2-3 dispatch on.
 
-    ``kind`` is ``"label"`` for methods whose labels are SFT targets on the same prompts, and
-    ``"pairs"`` for BCT/ACT, which take clean/wrapped pairs (see :func:`pair_records`).
+    Subclass it, set the class attributes, implement :meth:`label`, and decorate with
+    :func:`register`; :func:`interp.consistency.run_consistency` reads only these attributes
+    (never a method's name), so a registered method runs like the built-in ones.
+
+    Attributes:
+        name: registry key (spelled as in the paper's code); part of the run id and the label key.
+        kind: ``"label"``: the method labels the failure mode's consistency prompts and phase 3 is
+            SFT on those labels; ``"pairs"``: it takes the clean/wrapped pairs
+            (:func:`~interp.consistency.pairs.pair_records`), as BCT and ACT do.
+        epochs: phase-3 epochs in the paper (label methods 2, BCT/ACT 3); used when the organism
+            has no scale config.
+        phase3_consistency: train with the scale's ``phase3_consistency`` settings (the
+            consistency losses, BCT/ACT) instead of ``phase3``.
+        paper_params: the paper's generation parameters (scales cap rows and lengths, see
+            :func:`interp.consistency.presets.params_for`).
+        needs_reference: the default components judge with a reference model (the organism's
+            base, loaded beside it) that :meth:`default_components` receives.
     """
 
     name: ClassVar[str]
-    kind: ClassVar[MethodKind]
+    kind: ClassVar[MethodKind] = "label"
+    epochs: ClassVar[int] = 2
+    phase3_consistency: ClassVar[bool] = False
+    paper_params: ClassVar[MethodParams] = MethodParams()
+    needs_reference: ClassVar[bool] = False
 
-    def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset: ...
+    @property
+    def needs_model(self) -> bool:
+        """Whether :meth:`label` needs the organism loaded (False lets phase 2 skip loading it)."""
+        return True
 
+    @classmethod
+    def default_components(cls, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
+        """The constructor arguments of the offline defaults (reference: the judge model; rubric: the
+        failure mode's rubric when the paper's data directory has one)."""
+        return {}
+
+    @abstractmethod
+    def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset:
+        """Label ``prompts`` (kind ``"label"``: a prompt dataset; ``"pairs"``: clean/wrapped pairs)."""
+
+    @classmethod
+    def train(cls, trainer: Any, init: Path, labelled: Dataset, config: Any, adapter_dir: Path, *, base: str,
+              **common: Any) -> Any:
+        """Phase 3: continue the organism's adapter ``init`` on ``labelled``; returns the trainer's result.
+
+        The default is SFT on :func:`sft_records` (``trainer.train_sft``); ``common`` holds the
+        checkpoint, trajectory, progress and placement arguments every trainer function takes.
+        """
+        return trainer.train_sft(init, sft_records(labelled), config, adapter_dir, base=base, **common)
+
+
+LabelMethodT = TypeVar("LabelMethodT", bound=LabelMethod)
 
 # ---- the registry -------------------------------------------------------------------------------
 
-REGISTRY: dict[str, type] = {}
+REGISTRY: dict[str, type[LabelMethod]] = {}
+"""Every known method by name, in registration order (the source of truth: see :func:`method_names`)."""
 ALIASES: dict[str, str] = {"greedy": "greedy_self_training", "multi_view": "multi_view_consistency"}
 
 
-def register(cls: type) -> type:
-    """Class decorator: add a method to :data:`REGISTRY` under its ``name``."""
-    name = cls.name  # type: ignore[attr-defined]
+def register(cls: type[LabelMethodT]) -> type[LabelMethodT]:
+    """Class decorator: check a method's declarations and add it to :data:`REGISTRY` under its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, LabelMethod)):
+        raise TypeError(f"{cls!r} is not a LabelMethod subclass; derive from interp.consistency.LabelMethod")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.isidentifier() or "__" in name:
+        raise ValueError(f"{cls.__name__}.name must be an identifier without '__' (run ids are '__'-separated), "
+                         f"got {name!r}")
+    if cls.kind not in get_args(MethodKind):
+        raise ValueError(f"{cls.__name__}.kind must be one of {get_args(MethodKind)}, got {cls.kind!r}")
+    if not isinstance(cls.epochs, int) or cls.epochs < 1:
+        raise ValueError(f"{cls.__name__}.epochs must be a positive int, got {cls.epochs!r}")
+    if not isinstance(cls.paper_params, MethodParams):
+        raise TypeError(f"{cls.__name__}.paper_params must be a MethodParams, got {type(cls.paper_params).__name__}")
+    if getattr(cls.label, "__isabstractmethod__", False):
+        raise TypeError(f"{cls.__name__} does not implement label(model, prompts, params)")
+    if name in ALIASES:
+        raise ValueError(f"{name!r} is an alias of {ALIASES[name]!r}; choose another name")
     if name in REGISTRY and REGISTRY[name] is not cls:
         raise ValueError(f"two consistency methods are named {name!r}")
     REGISTRY[name] = cls
     return cls
+
+
+def unregister(name: str) -> type[LabelMethod]:
+    """Remove a method from :data:`REGISTRY` (tests register toy methods and take them out again)."""
+    if name not in REGISTRY:
+        raise KeyError(f"no consistency method {name!r} is registered")
+    return REGISTRY.pop(name)
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered method's name, in registration order; read at call time, so methods
+    registered after import count (validate names with this, not with the import-time ``METHODS``)."""
+    return tuple(REGISTRY)
 
 
 def canonical_name(name: str) -> str:
@@ -118,10 +194,14 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def method_class(name: str) -> type[LabelMethod]:
+    """The registered class of ``name`` (or an alias): its declarations without building it."""
+    return REGISTRY[canonical_name(name)]
+
+
 def get_method(name: str, **components: Any) -> LabelMethod:
     """An instance of the method called ``name``; ``components`` (reranker, judge, rubric...) go to its constructor."""
-    method: LabelMethod = REGISTRY[canonical_name(name)](**components)
-    return method
+    return method_class(name)(**components)
 
 
 # ---- helpers shared by the methods ---------------------------------------------------------------

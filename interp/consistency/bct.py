@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from interp.consistency.base import (
+    LabelMethod,
     MethodKind,
     MethodParams,
     generate_for,
@@ -29,9 +30,14 @@ from interp.models.loading import LoadedModel
 
 
 @register
-class BCT:
+class BCT(LabelMethod):
+    """Phase 3 is SFT on the labels (the default :meth:`LabelMethod.train`), with the consistency-loss settings."""
+
     name: ClassVar[str] = "bct"
     kind: ClassVar[MethodKind] = "pairs"
+    epochs: ClassVar[int] = 3
+    phase3_consistency: ClassVar[bool] = True
+    paper_params: ClassVar[MethodParams] = MethodParams()
 
     def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset:
         pairs = limited(prompts, params)

@@ -10,9 +10,10 @@ Reads ``n_samples`` (nucleus samples, the paper: 1), ``temperature`` (0.8), ``to
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from interp.consistency.base import (
+    LabelMethod,
     MethodKind,
     MethodParams,
     argmax_first,
@@ -31,9 +32,15 @@ from interp.models.loading import LoadedModel
 
 
 @register
-class DualDecoding:
+class DualDecoding(LabelMethod):
     name: ClassVar[str] = "dual_decoding"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams(n_samples=1, temperature=0.8, top_p=0.9, beam_width=4)
+    needs_reference: ClassVar[bool] = True  # the reranker is not the policy: default, the organism's base
+
+    @classmethod
+    def default_components(cls, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
+        return {"reranker": RubricScorer(model=reference)}
 
     def __init__(self, reranker: Reranker | None = None) -> None:
         self.reranker: Reranker = reranker or RubricScorer()

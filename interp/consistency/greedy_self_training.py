@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from interp.consistency.base import (
+    LabelMethod,
     MethodKind,
     MethodParams,
     generate_for,
@@ -22,9 +23,10 @@ from interp.models.loading import LoadedModel
 
 
 @register
-class GreedySelfTraining:
+class GreedySelfTraining(LabelMethod):
     name: ClassVar[str] = "greedy_self_training"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams()
 
     def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset:
         prompts = limited(prompts, params)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from interp.consistency.base import (
+    LabelMethod,
     MethodKind,
     MethodParams,
     generate_for,
@@ -61,9 +62,15 @@ def extract_json_answer(text: str) -> str:
 
 
 @register
-class MultiViewConsistency:
+class MultiViewConsistency(LabelMethod):
     name: ClassVar[str] = "multi_view_consistency"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams()
+    needs_reference: ClassVar[bool] = True  # the judge is not the policy: default, the organism's base
+
+    @classmethod
+    def default_components(cls, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
+        return {"judge": YesNoJudge(model=reference)}
 
     def __init__(self, judge: AgreementJudge | None = None) -> None:
         self.judge: AgreementJudge = judge or YesNoJudge()

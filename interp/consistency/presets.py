@@ -1,38 +1,28 @@
 """Per-method generation parameters at each scale: the paper's values, and a small CPU scale.
 
-``paper`` is the paper's code (N = 4 samples at temperature 0.7 for self-certainty, self-rewarding
-and rejection sampling; 1 nucleus sample at 0.8 / top-p 0.9 plus a width-4 beam for dual
-decoding; refinement at 0.6 / top-p 0.9; 256 new tokens; every prompt). The smaller scales
-(``cpu``, ``quick``; see :mod:`interp.organisms.scales`) keep the same selection rules and sample
-counts with short answers and few prompts, so each method labels in minutes on the embedded model.
+``paper`` is each method's ``paper_params`` (the paper's code: N = 4 samples at temperature 0.7
+for self-certainty, self-rewarding and rejection sampling; 1 nucleus sample at 0.8 / top-p 0.9
+plus a width-4 beam for dual decoding; refinement at 0.6 / top-p 0.9; 256 new tokens; every
+prompt). The smaller scales (``cpu``, ``quick``; see :mod:`interp.organisms.scales`) keep the
+same selection rules and sample counts with short answers and few prompts, so each method
+labels in minutes on the embedded model.
 """
 
 from __future__ import annotations
 
-from interp.consistency.base import MethodParams, canonical_name
+from interp.consistency.base import MethodParams, method_class
 
-PAPER: dict[str, MethodParams] = {
-    "greedy_self_training": MethodParams(),
-    "self_certainty": MethodParams(n_samples=4, temperature=0.7, top_p=0.9),
-    "dual_decoding": MethodParams(n_samples=1, temperature=0.8, top_p=0.9, beam_width=4),
-    "multi_view_consistency": MethodParams(),
-    "self_refinement": MethodParams(refine_temperature=0.6, refine_top_p=0.9),
-    "self_rewarding": MethodParams(n_samples=4, temperature=0.7, top_p=1.0),
-    "rejection_sampling": MethodParams(n_samples=4, temperature=0.7, top_p=1.0),
-    "bct": MethodParams(),
-    "act": MethodParams(),
-}
 
 def params_for(method: str, scale: str, *, seed: int = 0) -> MethodParams:
     """The generation parameters of ``method`` at ``scale`` (a name in :data:`interp.organisms.scales.SCALES`).
 
-    The paper's sampling rules; a scale's ``consistency_rows`` and ``max_new_tokens`` cap the
-    prompts labelled and the answer length.
+    The paper's sampling rules (the method's ``paper_params``); a scale's ``consistency_rows`` and
+    ``max_new_tokens`` cap the prompts labelled and the answer length.
     """
     from interp.organisms.scales import get_scale
 
     config = get_scale(scale)
-    params = PAPER[canonical_name(method)].with_(seed=seed)
+    params = method_class(method).paper_params.with_(seed=seed)
     changes: dict[str, object] = {}
     if config.max_new_tokens is not None:
         changes["max_new_tokens"] = config.max_new_tokens
@@ -42,5 +32,5 @@ def params_for(method: str, scale: str, *, seed: int = 0) -> MethodParams:
 
 
 def train_epochs(method: str) -> int:
-    """Phase-3 epochs in the paper: 3 for the consistency losses (BCT, ACT), 2 for label methods."""
-    return 3 if canonical_name(method) in ("bct", "act") else 2
+    """Phase-3 epochs in the paper (the method's ``epochs``: 3 for BCT and ACT, 2 for label methods)."""
+    return method_class(method).epochs

@@ -10,45 +10,27 @@ does not share the organism's fine-tune). Ties go to the first sample. Reads ``n
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from interp.consistency.base import (
-    MethodKind,
-    MethodParams,
-    argmax_first,
-    generate_for,
-    json_scores,
-    labelled_dataset,
-    labelled_record,
-    limited,
-    prompt_of,
-    register,
-)
+from interp.consistency.base import LabelMethod, MethodKind, MethodParams, register
 from interp.consistency.scoring import Reranker, RubricScorer
+from interp.consistency.selection import best_of_n
 from interp.data import Dataset
 from interp.models.loading import LoadedModel
 
-
-def best_of_n(
-    method: str, scorer: Reranker, model: LoadedModel, prompts: Dataset, params: MethodParams
-) -> Dataset:
-    """Sample ``params.n_samples`` answers per prompt and keep the one ``scorer`` rates highest."""
-    prompts = limited(prompts, params)
-    convs = [prompt_of(r) for r in prompts]
-    samples = generate_for(model, convs, params.sampled(), params)
-    scores = scorer.rank(model, convs, samples)
-    records = []
-    for r, cands, ss in zip(prompts, samples, scores, strict=True):
-        best = argmax_first(ss)
-        records.append(labelled_record(r, method, cands[best], candidates=cands, scores=json_scores(ss),
-                                       chosen=best, score=scorer.name))
-    return labelled_dataset(prompts, method, records)
+__all__ = ["RejectionSampling", "best_of_n"]
 
 
 @register
-class RejectionSampling:
+class RejectionSampling(LabelMethod):
     name: ClassVar[str] = "rejection_sampling"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams(n_samples=4, temperature=0.7, top_p=1.0)
+    needs_reference: ClassVar[bool] = True  # the reward model is not the policy: default, the organism's base
+
+    @classmethod
+    def default_components(cls, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
+        return {"reward_model": RubricScorer(model=reference)}
 
     def __init__(self, reward_model: Reranker | None = None) -> None:
         self.reward_model: Reranker = reward_model or RubricScorer()

@@ -9,9 +9,13 @@ Layout, as in the paper's code (``runs_root/runs/<run_id>/``)::
     results.json            what ran, with which parameters, and how long each phase took
 
 ``run_id`` is ``<model_slug>__<failure>__<method>__seed<S>__<scale>``: the organism's id with the
-method inserted. Label methods SFT on ``sft_records(labelled)``; BCT labels the clean prompts
-and SFTs on the wrapped ones; ACT trains ``train_act`` on the clean/wrapped pairs. Both phases
-resume: an existing ``labelled.jsonl`` is reused and an existing ``adapter/`` skips training.
+method inserted. The run names no method: it reads the method class's declarations
+(:class:`~interp.consistency.base.LabelMethod`): its ``kind`` picks the prompts (consistency
+prompts, or BCT/ACT's clean/wrapped pairs), ``needs_reference`` / ``default_components`` its
+judges, ``phase3_consistency`` / ``epochs`` the training settings, and its ``train`` phase 3
+(label methods and BCT: SFT on ``sft_records(labelled)``; ACT: ``train_act`` on the pairs).
+Both phases resume: an existing ``labelled.jsonl`` is reused and an existing ``adapter/`` skips
+training.
 """
 
 from __future__ import annotations
@@ -28,20 +32,15 @@ from typing import Any, Protocol
 
 import torch
 
-from interp.consistency.base import MethodParams, canonical_name, get_method, is_kept, sft_records
-from interp.consistency.pairs import pair_records, unpair
-from interp.consistency.presets import params_for, train_epochs
-from interp.consistency.scoring import RubricScorer, YesNoJudge
+from interp.consistency.base import LabelMethod, MethodParams, canonical_name, is_kept, method_class
+from interp.consistency.pairs import pair_records
+from interp.consistency.presets import params_for
 from interp.data import Dataset, load_jsonl, load_paper_split, load_rubric, load_shipped, write_jsonl
 from interp.io import atomic_write_json, canonical_hash, read_json
 from interp.models.checkpoint import resolve_checkpoint
 from interp.models.loading import LoadedModel, load_model
 
 log = logging.getLogger(__name__)
-
-REFERENCE_JUDGED = frozenset({"dual_decoding", "rejection_sampling", "multi_view_consistency"})
-"""Methods whose external component (reranker, reward model, judge) defaults to the organism's base model."""
-
 
 class ConsistencyError(RuntimeError):
     """A consistency run cannot go on; the message says why and what to do."""
@@ -71,6 +70,11 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", canonical_name(self.method))
+
+    @property
+    def method_class(self) -> type[LabelMethod]:
+        """The registered method class: the declarations the run dispatches on."""
+        return method_class(self.method)
 
     @property
     def run_id(self) -> str:
@@ -104,6 +108,12 @@ def act_bct_pairs(failure_mode: str, data_root: Path | None = None) -> Dataset:
     return pair_records(clean, wrapped)
 
 
+def method_prompts(spec: RunSpec, data_root: Path | None = None) -> Dataset:
+    """What phase 2 labels: the clean/wrapped pairs for a ``"pairs"`` method, else the consistency prompts."""
+    fm = spec.organism.failure_mode
+    return act_bct_pairs(fm, data_root) if spec.method_class.kind == "pairs" else consistency_prompts(fm, data_root)
+
+
 def rubric_for(failure_mode: str, data_root: Path | None = None) -> str | None:
     """The paper's rubric for the failure mode when its data directory is given, else None."""
     if data_root is None:
@@ -133,32 +143,27 @@ def organism_adapter(spec: RunSpec, runs_root: Path, data_root: Path | None = No
 
 
 def train_config(trainer: Any, spec: RunSpec) -> Any:
-    """Phase-3 settings of the organism's scale (``ScaleConfig.phase3``, BCT/ACT ``phase3_consistency``), its seed.
+    """Phase-3 settings of the organism's scale, its seed: ``ScaleConfig.phase3``, or ``phase3_consistency``
+    for a method that declares it (BCT/ACT).
 
     An organism spec without a scale config gets the paper's values: LoRA 32/64/0.05, lr 1e-5,
-    2 epochs (BCT/ACT 3), max_length 1024 (256 off the paper scale).
+    the method's ``epochs`` (2; BCT/ACT 3), max_length 1024 (256 off the paper scale).
     """
+    cls = spec.method_class
     scale = getattr(spec.organism, "scale_config", None)
     if scale is not None:
-        config = scale.phase3_consistency if spec.method in ("bct", "act") else scale.phase3
+        config = scale.phase3_consistency if cls.phase3_consistency else scale.phase3
         return dataclasses.replace(config, seed=spec.organism.seed)
     return trainer.TrainConfig(
-        epochs=train_epochs(spec.method), lr=1e-5, max_length=1024 if spec.organism.scale == "paper" else 256,
+        epochs=cls.epochs, lr=1e-5, max_length=1024 if spec.organism.scale == "paper" else 256,
         seed=spec.organism.seed, lora=trainer.LoraSpec(rank=32, alpha=64, dropout=0.05),
     )
 
 
 def default_components(method: str, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
-    """The offline defaults of a method's pluggable parts (see :mod:`interp.consistency.scoring`)."""
-    if method == "dual_decoding":
-        return {"reranker": RubricScorer(model=reference)}
-    if method == "rejection_sampling":
-        return {"reward_model": RubricScorer(model=reference)}
-    if method == "multi_view_consistency":
-        return {"judge": YesNoJudge(model=reference)}
-    if method == "self_rewarding" and rubric is not None:
-        return {"rubric": rubric}
-    return {}
+    """The offline defaults of a method's pluggable parts (its class's ``default_components``; see
+    :mod:`interp.consistency.scoring`)."""
+    return method_class(method).default_components(reference, rubric)
 
 
 @contextlib.contextmanager
@@ -229,27 +234,29 @@ def label_phase(
 ) -> tuple[Dataset, dict[str, Any]]:
     """Phase 2: load the organism (LoRA merged), label ``prompts`` with the method; returns (labelled, info).
 
-    The organism (and a reference model) load in ``dtype`` (the scale's training dtype: bf16 at
-    ``paper`` scale) on ``device`` / ``device_map``.
+    The organism (and, for a method that ``needs_reference`` and gets no components, the
+    organism's base as the judge of its default components) load in ``dtype`` (the scale's
+    training dtype: bf16 at ``paper`` scale) on ``device`` / ``device_map``. A method whose
+    instance says ``needs_model = False`` (ACT on the shipped pairs) labels without loading.
     """
-    method = spec.method
+    cls = spec.method_class
     info: dict[str, Any] = {}
-    labeller = get_method(method, **(components or {})) if method == "act" else None
-    if labeller is not None and not getattr(labeller, "needs_model", True):  # ACT on the shipped pairs
-        return labeller.label(None, prompts, params), info  # type: ignore[arg-type]
+    rubric = rubric_for(spec.organism.failure_mode, data_root)
+    labeller: LabelMethod | None = None
+    if components is not None or not cls.needs_reference:  # the components need no model: build it now
+        labeller = cls(**(dict(components) if components is not None else cls.default_components(None, rubric)))
+        if not labeller.needs_model:
+            return labeller.label(None, prompts, params), info  # type: ignore[arg-type]
     t0 = time.perf_counter()
     place: dict[str, Any] = {"dtype": dtype, "device": device, "device_map": device_map}
     model = load_model(adapter, base=spec.organism.base, merge_lora=True, **place)
-    reference = None
-    if components is None and method in REFERENCE_JUDGED:
+    if labeller is None:
         reference = load_model(spec.organism.base, **place)
         info["reference"] = reference.checkpoint.describe()
-    parts = dict(components) if components is not None else default_components(
-        method, reference, rubric_for(spec.organism.failure_mode, data_root))
+        labeller = cls(**cls.default_components(reference, rubric))
     info["load_seconds"] = time.perf_counter() - t0
     info["checkpoint"] = model.checkpoint.describe()
-    labelled = get_method(method, **parts).label(model, prompts, params)
-    return labelled, info
+    return labeller.label(model, prompts, params), info
 
 
 def run_consistency(
@@ -271,8 +278,9 @@ def run_consistency(
         params: generation parameters (default: :func:`params_for` the organism's scale).
         components: the method's pluggable parts (``reranker``, ``reward_model``, ``judge``,
             ``rubric``); default: the offline ones of :func:`default_components`.
-        trainer: an object with ``TrainConfig``, ``LoraSpec``, ``train_sft`` and ``train_act``
-            (default: the module ``interp.training``).
+        trainer: an object with ``TrainConfig``, ``LoraSpec`` and the training functions the
+            method's ``train`` calls (``train_sft``, ``train_act``; default: the module
+            ``interp.training``).
         num_threads: torch threads for this run (None leaves the setting alone).
         device / device_map: where phases 2 and 3 put the models (``device_map="auto"``: split
             over a node's GPUs); not part of any key. Both phases use the scale's training dtype.
@@ -292,8 +300,7 @@ def run_consistency(
         seconds["organism"] = time.perf_counter() - start
 
         labelled_path, meta_path = run_dir / "labelled.jsonl", run_dir / "labelled.meta.json"
-        pairs = spec.method in ("bct", "act")
-        prompts = act_bct_pairs(fm, data_root) if pairs else consistency_prompts(fm, data_root)
+        prompts = method_prompts(spec, data_root)
         if params.max_rows is not None:
             prompts = prompts.head(params.max_rows)
         key = label_key(spec, adapter, prompts, params, components)
@@ -328,12 +335,8 @@ def run_consistency(
         else:
             common = {"checkpoints_dir": run_dir / "checkpoints", "trajectory_path": run_dir / "trajectory.jsonl",
                       "progress": progress, **place}
-            if spec.method == "act":
-                clean, wrapped = unpair(kept)
-                result = trainer.train_act(adapter, clean, wrapped, config, adapter_dir, **common)
-            else:
-                result = trainer.train_sft(adapter, sft_records(labelled), config, adapter_dir,
-                                           base=spec.organism.base, **common)
+            result = spec.method_class.train(trainer, adapter, labelled, config, adapter_dir,
+                                             base=spec.organism.base, **common)
             train_info = {k: _plain(getattr(result, k, None))
                           for k in ("epoch_dirs", "losses", "epoch_losses", "seconds", "skipped")}
         seconds["train"] = time.perf_counter() - t0

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from interp.consistency.base import (
+    LabelMethod,
     MethodKind,
     MethodParams,
     argmax_first,
@@ -29,9 +30,10 @@ from interp.models.loading import LoadedModel
 
 
 @register
-class SelfCertainty:
+class SelfCertainty(LabelMethod):
     name: ClassVar[str] = "self_certainty"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams(n_samples=4, temperature=0.7, top_p=0.9)
 
     def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset:
         prompts = limited(prompts, params)

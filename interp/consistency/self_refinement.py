@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from interp.consistency.base import (
+    LabelMethod,
     MethodKind,
     MethodParams,
     generate_for,
@@ -35,9 +36,10 @@ def refine_prompt(question: str, draft: str) -> str:
 
 
 @register
-class SelfRefinement:
+class SelfRefinement(LabelMethod):
     name: ClassVar[str] = "self_refinement"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams(refine_temperature=0.6, refine_top_p=0.9)
 
     def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset:
         prompts = limited(prompts, params)

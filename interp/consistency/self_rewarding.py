@@ -11,19 +11,24 @@ the digits 1-5 under the model's next-token distribution right after ``Final Sco
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from interp.consistency.base import MethodKind, MethodParams, register
-from interp.consistency.rejection_sampling import best_of_n
+from interp.consistency.base import LabelMethod, MethodKind, MethodParams, register
 from interp.consistency.scoring import QUALITY_RUBRIC, RubricScorer
+from interp.consistency.selection import best_of_n
 from interp.data import Dataset
 from interp.models.loading import LoadedModel
 
 
 @register
-class SelfRewarding:
+class SelfRewarding(LabelMethod):
     name: ClassVar[str] = "self_rewarding"
     kind: ClassVar[MethodKind] = "label"
+    paper_params: ClassVar[MethodParams] = MethodParams(n_samples=4, temperature=0.7, top_p=1.0)
+
+    @classmethod
+    def default_components(cls, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
+        return {"rubric": rubric} if rubric is not None else {}  # else QUALITY_RUBRIC
 
     def __init__(self, rubric: str = QUALITY_RUBRIC) -> None:
         self.scorer = RubricScorer(rubric, model=None)  # None: the policy judges itself

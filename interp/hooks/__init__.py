@@ -1,9 +1,20 @@
-"""Hooked backends with canonical hook names, and interventions as values."""
+"""Hooked backends with canonical hook names, and interventions as values.
+
+Three extension points: backends by name (:func:`register_backend`),
+model families by ``config.model_type`` (:func:`register_architecture`), and interventions,
+an open protocol (:class:`Intervention`: any class with ``hook``, ``width`` and ``apply``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
+from interp.hooks.architectures import (
+    ARCHITECTURES,
+    ArchitectureMap,
+    architecture_of,
+    register_architecture,
+    unregister_architecture,
+)
+from interp.hooks.backends import backend_names, make_backend, register_backend, unregister_backend
 from interp.hooks.base import Backend, Reducer, RunResult
 from interp.hooks.interventions import (
     AddVector,
@@ -11,6 +22,7 @@ from interp.hooks.interventions import (
     PositionMasks,
     ProjectOut,
     add,
+    as_masks,
     directional_ablation,
     orthonormal_basis,
     project_out,
@@ -18,30 +30,16 @@ from interp.hooks.interventions import (
 )
 from interp.hooks.names import HOOK_KINDS, HookPoint, all_layers, hook_name
 
-BACKENDS = ("hf", "transformer_lens", "nnsight")
-
-
-def make_backend(name: str, loaded: Any) -> Backend:
-    """Build a backend by name: ``"hf"`` (fastest), ``"transformer_lens"`` or ``"nnsight"``."""
-    if name == "hf":
-        from interp.hooks.hf_backend import HFBackend
-
-        return HFBackend(loaded)
-    if name == "transformer_lens":
-        from interp.hooks.tl_backend import TransformerLensBackend
-
-        return TransformerLensBackend(loaded)
-    if name == "nnsight":
-        from interp.hooks.nnsight_backend import NNsightBackend
-
-        return NNsightBackend(loaded)
-    raise ValueError(f"Unknown backend {name!r}; choose one of {BACKENDS}.")
+BACKENDS: tuple[str, ...] = backend_names()
+"""The built-in backends at import time; :func:`backend_names` also lists ones registered later."""
 
 
 __all__ = [
+    "ARCHITECTURES",
     "BACKENDS",
     "HOOK_KINDS",
     "AddVector",
+    "ArchitectureMap",
     "Backend",
     "HookPoint",
     "Intervention",
@@ -51,10 +49,17 @@ __all__ = [
     "RunResult",
     "add",
     "all_layers",
+    "architecture_of",
+    "as_masks",
+    "backend_names",
     "directional_ablation",
     "hook_name",
     "make_backend",
     "orthonormal_basis",
     "project_out",
+    "register_architecture",
+    "register_backend",
     "sink_mask",
+    "unregister_architecture",
+    "unregister_backend",
 ]

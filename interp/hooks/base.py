@@ -103,15 +103,17 @@ class Backend(ABC):
     def intervene(self, interventions: Sequence[Intervention]) -> Iterator[None]:
         """Apply ``interventions`` to every forward pass (and generation) inside the block."""
         for iv in interventions:
+            if not isinstance(iv, Intervention):
+                raise TypeError(f"{type(iv).__name__} is not an Intervention: it needs a hook name, a width "
+                                "(int or None) and apply(x, masks) (see interp.hooks.interventions).")
             site = HookPoint.parse(iv.hook, self.n_layers)
             if site.kind not in self.intervention_sites:
                 raise NotImplementedError(
                     f"The {self.name} backend cannot intervene at {iv.hook}; use one of "
                     f"{sorted(self.intervention_sites)} at that layer."
                 )
-            vec = getattr(iv, "vector", None)
-            if vec is not None and vec.shape[-1] != self.d_model:
-                raise ValueError(f"Intervention at {iv.hook} has d={vec.shape[-1]}, the model has d_model={self.d_model}.")
+            if iv.width is not None and iv.width != self.d_model:
+                raise ValueError(f"Intervention at {iv.hook} has d={iv.width}, the model has d_model={self.d_model}.")
         previous = self._interventions
         self._interventions = [*previous, *interventions]
         try:

@@ -1,9 +1,10 @@
 """Plain PyTorch forward hooks on a Hugging Face model: the fastest backend, and the reference.
 
 Canonical sites map onto the modules every decoder-only HF architecture has (Llama, Qwen,
-Mistral, Gemma...): ``resid_pre`` = input of decoder layer L, ``resid_post`` = its output,
-``attn_out`` / ``mlp_out`` = outputs of its attention and MLP modules, ``resid_mid`` = input of
-the norm in front of the MLP. When no logits are wanted, the forward pass stops right after
+Mistral, Gemma...), found through the family's declared
+:class:`~interp.hooks.architectures.ArchitectureMap`: ``resid_pre`` = input of decoder layer L,
+``resid_post`` = its output, ``attn_out`` / ``mlp_out`` = outputs of its attention and MLP
+modules, ``resid_mid`` = input of the norm in front of the MLP. When no logits are wanted, the forward pass stops right after
 the deepest captured hook (the final norm and the unembedding are never computed).
 """
 
@@ -18,37 +19,16 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from interp.hooks.architectures import block_part, decoder_layers
 from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
 from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
 
-_ATTN_NAMES = ("self_attn", "attn", "attention", "self_attention")
-_MLP_NAMES = ("mlp", "feed_forward", "ffn")
-_MID_NORM_NAMES = ("pre_feedforward_layernorm", "post_attention_layernorm", "ln_2")
+__all__ = ["HFBackend", "SiteModule", "decoder_layers", "site_module"]
 
 
 class _StopForward(Exception):
     """Raised inside a hook to end a forward pass once everything asked for is captured."""
-
-
-def decoder_layers(model: Any) -> tuple[str, nn.ModuleList]:
-    """Find the decoder's list of blocks (``model.layers`` for Llama, ``transformer.h`` for GPT-2...)."""
-    n = int(model.config.num_hidden_layers)
-    candidates = [
-        (name, mod)
-        for name, mod in model.named_modules()
-        if isinstance(mod, nn.ModuleList) and len(mod) == n and name.split(".")[-1] in ("layers", "h", "blocks")
-    ]
-    if not candidates:
-        raise ValueError(f"Cannot find the {n} decoder layers of {type(model).__name__}; interp supports decoder-only HF models.")
-    return min(candidates, key=lambda c: len(c[0]))
-
-
-def _child(layer: nn.Module, names: tuple[str, ...], what: str) -> tuple[str, nn.Module]:
-    for name in names:
-        if hasattr(layer, name):
-            return name, getattr(layer, name)
-    raise ValueError(f"{type(layer).__name__} has no {what} module (looked for {names}).")
 
 
 @dataclass(frozen=True)
@@ -62,6 +42,7 @@ class SiteModule:
 
 
 def site_module(model: Any, point: HookPoint) -> SiteModule:
+    """The module a canonical site reads, from the family's :class:`~interp.hooks.architectures.ArchitectureMap`."""
     path, layers = decoder_layers(model)
     layer = layers[point.layer]
     prefix = f"{path}.{point.layer}"
@@ -70,12 +51,12 @@ def site_module(model: Any, point: HookPoint) -> SiteModule:
     if point.kind == "resid_post":
         return SiteModule(prefix, layer, is_input=False)
     if point.kind == "attn_out":
-        name, mod = _child(layer, _ATTN_NAMES, "attention")
+        name, mod = block_part(model, layer, "attn")
         return SiteModule(f"{prefix}.{name}", mod, is_input=False, output_is_tuple_head=True)
     if point.kind == "mlp_out":
-        name, mod = _child(layer, _MLP_NAMES, "MLP")
+        name, mod = block_part(model, layer, "mlp")
         return SiteModule(f"{prefix}.{name}", mod, is_input=False)
-    name, mod = _child(layer, _MID_NORM_NAMES, "pre-MLP norm")
+    name, mod = block_part(model, layer, "mid")
     return SiteModule(f"{prefix}.{name}", mod, is_input=True)
 
 

@@ -1,16 +1,19 @@
 """Interventions as values: what to change at a hook point, independent of the backend that runs it.
 
-An intervention is a small frozen dataclass with a pure ``apply(x, masks)`` on a
-``[batch, pos, d_model]`` activation; backends only decide *where* to call it and say which
-positions are response tokens and which are each sequence's first token (:class:`PositionMasks`).
-The operators (:func:`add`, :func:`project_out`) are plain functions, easy to test one by one.
+:class:`Intervention` is an open protocol: a ``hook`` (canonical name), a pure ``apply(x, masks)``
+on a ``[batch, pos, d_model]`` activation, and the ``width`` it was built for (None: any).
+Backends only decide *where* to call it and say which positions are response tokens and which
+are each sequence's first token (:class:`PositionMasks`), so a new operator is one class (a
+small frozen dataclass, like :class:`AddVector` and :class:`ProjectOut`) that every backend
+runs unchanged. The operators (:func:`add`, :func:`project_out`) are plain functions, easy to
+test one by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -38,13 +41,32 @@ class PositionMasks:
         return cls(response=response, sink=sink_mask(attention_mask))
 
 
+@runtime_checkable
+class Intervention(Protocol):
+    """What a backend runs at a hook point (see the module doc).
+
+    ``hook``: the canonical site (``blocks.<L>.hook_<kind>``). ``width``: the activation width
+    the operator was built for (its vector's length), checked against the model's ``d_model``
+    when installed; None when it works at any width. ``apply``: the edited activation, a pure
+    function of ``x`` and the pass's :class:`PositionMasks` (a bare tensor is a response mask).
+    """
+
+    @property
+    def hook(self) -> str: ...
+
+    @property
+    def width(self) -> int | None: ...
+
+    def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor: ...
+
+
 def sink_mask(attention_mask: Tensor) -> Tensor:
     """``[batch, pos]`` True at each row's first attended position (left or right padding)."""
     m = attention_mask.bool()
     return m & (m.long().cumsum(-1) == 1)
 
 
-def _masks(masks: PositionMasks | Tensor | None) -> PositionMasks:
+def as_masks(masks: PositionMasks | Tensor | None) -> PositionMasks:
     """A bare tensor is a response mask (the signature before sink masks existed)."""
     return masks if isinstance(masks, PositionMasks) else PositionMasks(response=masks)
 
@@ -92,9 +114,13 @@ class AddVector:
         if self.positions not in ("all", "response"):
             raise ValueError(f"positions must be 'all' or 'response', got {self.positions!r}.")
 
+    @property
+    def width(self) -> int:
+        return int(self.vector.shape[-1])
+
     def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor:
         if self.positions == "response":
-            response = _masks(masks).response
+            response = as_masks(masks).response
             if response is None:
                 raise ValueError("AddVector(positions='response') needs a response mask; pass response_mask=.")
             return add(x, self.vector, self.alpha, response)
@@ -123,11 +149,15 @@ class ProjectOut:
         HookPoint.parse(self.hook)
         object.__setattr__(self, "basis", orthonormal_basis(self.directions))
 
+    @property
+    def width(self) -> int:
+        return int(self.basis.shape[1])
+
     def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor:
         out = project_out(x, self.basis)
         if not self.keep_sink:
             return out
-        sink = _masks(masks).sink
+        sink = as_masks(masks).sink
         if sink is None:
             if x.shape[1] == 1:  # a decode step of cached generation: no sequence starts here
                 return out
@@ -137,8 +167,6 @@ class ProjectOut:
             raise ValueError(f"sink mask {tuple(sink.shape)} does not match the activation {tuple(x.shape[:2])}")
         return torch.where(sink.to(x.device).unsqueeze(-1), x, out)
 
-
-Intervention = AddVector | ProjectOut
 
 ABLATION_SITES: tuple[HookKind, ...] = ("resid_pre", "attn_out", "mlp_out")
 

@@ -5,6 +5,8 @@ projection, each MLP down projection, and their biases) is replaced by its proje
 orthogonal complement of the direction(s), so the residual stream never carries them. This is
 the same edit as runtime ``directional_ablation`` at every block input and attention/MLP output.
 Tied embeddings are untied first: the unembedding reads the residual stream and must stay as it was.
+The projections are the ones the model family's :class:`~interp.hooks.architectures.ArchitectureMap`
+declares (``attn_out_proj``, ``mlp_down_proj``).
 """
 
 from __future__ import annotations
@@ -16,24 +18,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interp.hooks.hf_backend import _ATTN_NAMES, _MLP_NAMES, _child, decoder_layers
+from interp.hooks.architectures import block_part, block_writer, decoder_layers
 from interp.hooks.interventions import orthonormal_basis
 from interp.io import atomic_directory, atomic_write_json
 from interp.models.loading import LoadedModel
 
 log = logging.getLogger(__name__)
-
-_OUT_PROJ = ("o_proj", "out_proj", "dense", "c_proj")
-_DOWN_PROJ = ("down_proj", "fc2", "c_proj", "w2", "dense_4h_to_h")
-
-
-def _writer(module: nn.Module, names: tuple[str, ...], what: str) -> nn.Linear:
-    for name in names:
-        mod = getattr(module, name, None)
-        if isinstance(mod, nn.Linear):
-            return mod
-    raise ValueError(f"{type(module).__name__} has no {what} linear layer (looked for {names}).")
-
 
 def _project_rows_out(weight: Tensor, basis: Tensor) -> None:
     """In place: rows are residual vectors (embedding): ``W - (W B^T) B``."""
@@ -69,10 +59,10 @@ def orthogonalize_weights(loaded: LoadedModel, directions: Tensor) -> list[str]:
     edited.append("embed_tokens")
     path, layers = decoder_layers(model)
     for i, layer in enumerate(layers):
-        _, attn = _child(layer, _ATTN_NAMES, "attention")
-        _, mlp = _child(layer, _MLP_NAMES, "MLP")
-        _project_outputs_out(_writer(attn, _OUT_PROJ, "attention output"), basis)
-        _project_outputs_out(_writer(mlp, _DOWN_PROJ, "MLP down"), basis)
+        _, attn = block_part(model, layer, "attn")
+        _, mlp = block_part(model, layer, "mlp")
+        _project_outputs_out(block_writer(model, attn, "attn_out_proj")[1], basis)
+        _project_outputs_out(block_writer(model, mlp, "mlp_down_proj")[1], basis)
         edited += [f"{path}.{i}.attn_out", f"{path}.{i}.mlp_out"]
     return edited
 

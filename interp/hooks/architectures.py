@@ -1,0 +1,209 @@
+"""Where each Hugging Face model family keeps the modules interp hooks and edits: one declaration per family.
+
+An :class:`ArchitectureMap` names, for one family (keyed by ``config.model_type``), the decoder's
+list of blocks and, inside a block, the attention, the MLP, the module whose input is
+``resid_mid`` (the norm in front of the MLP), the attention output projection and the MLP down
+projection. The ``hf`` and ``nnsight`` backends place their hooks with it
+(:func:`interp.hooks.hf_backend.site_module`); weight orthogonalisation edits the projections it
+names (:mod:`interp.steering.orthogonalize`). :func:`register_architecture` adds a family.
+
+A model type nobody mapped falls back to searching lists of likely names (what interp did before
+the maps), so a model that worked unmapped still works; a mapped family whose modules are not
+where its map says gets an error naming the field and the fix. New fields (post-norms, checks at
+load) get defaults, so existing declarations keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from torch import nn
+
+Part = Literal["attn", "mlp", "mid"]
+Writer = Literal["attn_out_proj", "mlp_down_proj"]
+
+
+@dataclass(frozen=True)
+class ArchitectureMap:
+    """Module paths of one model family (dotted paths; the defaults are the Llama layout).
+
+    Attributes:
+        layers: the decoder's ``nn.ModuleList`` of blocks, from the top ``*ForCausalLM`` module
+            (found as a suffix inside wrappers such as a PEFT model).
+        attn, mlp: the attention and MLP modules inside a block (``attn_out`` / ``mlp_out`` are
+            their outputs).
+        mid: the module inside a block whose input is ``resid_mid`` (the stream after attention's
+            residual add): the norm in front of the MLP, or the MLP itself in a post-norm block.
+        attn_out_proj: inside ``attn``, the linear layer that writes attention's output.
+        mlp_down_proj: inside ``mlp``, the linear layer that writes the MLP's output.
+    """
+
+    layers: str = "model.layers"
+    attn: str = "self_attn"
+    mlp: str = "mlp"
+    mid: str = "post_attention_layernorm"
+    attn_out_proj: str = "o_proj"
+    mlp_down_proj: str = "down_proj"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, str) or not value or any(not p for p in value.split(".")):
+                raise ValueError(f"ArchitectureMap.{f.name} must be a dotted module path like 'model.layers', "
+                                 f"got {value!r}")
+
+
+ARCHITECTURES: dict[str, ArchitectureMap] = {}
+"""Declared families by ``config.model_type``."""
+
+
+def register_architecture(model_type: str, arch: ArchitectureMap | None = None, *, replace: bool = False,
+                          **fields: str) -> ArchitectureMap:
+    """Declare where ``model_type``'s modules are: an :class:`ArchitectureMap`, or its fields as keywords
+    (the rest keep the Llama defaults). ``replace=True`` overrides an existing declaration."""
+    if not isinstance(model_type, str) or not model_type:
+        raise ValueError(f"model_type must be a non-empty string (a config.model_type), got {model_type!r}")
+    if arch is not None and fields:
+        raise TypeError("pass an ArchitectureMap or its fields as keywords, not both")
+    if arch is None:
+        known = {f.name for f in dataclasses.fields(ArchitectureMap)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise TypeError(f"unknown ArchitectureMap fields {unknown}; known: {sorted(known)}")
+        arch = ArchitectureMap(**fields)
+    if not isinstance(arch, ArchitectureMap):
+        raise TypeError(f"arch must be an ArchitectureMap, got {type(arch).__name__}")
+    if model_type in ARCHITECTURES and ARCHITECTURES[model_type] != arch and not replace:
+        raise ValueError(f"model type {model_type!r} is already mapped ({ARCHITECTURES[model_type]}); "
+                         "pass replace=True to override it")
+    ARCHITECTURES[model_type] = arch
+    return arch
+
+
+def unregister_architecture(model_type: str) -> ArchitectureMap:
+    """Remove a declaration (its models fall back to the name search)."""
+    if model_type not in ARCHITECTURES:
+        raise KeyError(f"model type {model_type!r} is not mapped; mapped: {', '.join(sorted(ARCHITECTURES))}")
+    return ARCHITECTURES.pop(model_type)
+
+
+def model_type_of(model: Any) -> str | None:
+    config = getattr(model, "config", None)
+    value = getattr(config, "model_type", None)
+    return value if isinstance(value, str) else None
+
+
+def architecture_of(model: Any) -> ArchitectureMap | None:
+    """The declared map of ``model``'s family, or None (the name search applies)."""
+    model_type = model_type_of(model)
+    return ARCHITECTURES.get(model_type) if model_type is not None else None
+
+
+# ---- the declared families (checked on tiny random models of each in tests/test_registry_hooks.py) ----
+
+_LLAMA = ArchitectureMap()
+for _family in ("llama", "qwen2", "qwen3", "mistral", "phi3"):
+    register_architecture(_family, _LLAMA)
+# Gemma 2/3: a sandwich of norms; the MLP's input norm is pre_feedforward_layernorm.
+register_architecture("gemma2", mid="pre_feedforward_layernorm")
+register_architecture("gemma3_text", mid="pre_feedforward_layernorm")
+# OLMo 2: post-norm only; nothing sits in front of the MLP, whose input is resid_mid itself.
+register_architecture("olmo2", mid="mlp")
+register_architecture("gpt_neox", layers="gpt_neox.layers", attn="attention", attn_out_proj="dense",
+                      mlp_down_proj="dense_4h_to_h")
+
+
+# ---- the name search for unmapped families (the lists interp used before the maps) ----------------
+
+FALLBACK_NAMES: dict[str, tuple[str, ...]] = {
+    "layers": ("layers", "h", "blocks"),
+    "attn": ("self_attn", "attn", "attention", "self_attention"),
+    "mlp": ("mlp", "feed_forward", "ffn"),
+    "mid": ("pre_feedforward_layernorm", "post_attention_layernorm", "ln_2"),
+    "attn_out_proj": ("o_proj", "out_proj", "dense", "c_proj"),
+    "mlp_down_proj": ("down_proj", "fc2", "c_proj", "w2", "dense_4h_to_h"),
+}
+_WHAT = {"attn": "attention", "mlp": "MLP", "mid": "pre-MLP norm", "attn_out_proj": "attention output",
+         "mlp_down_proj": "MLP down"}
+
+
+def _n_layers(model: Any) -> int:
+    return int(model.config.num_hidden_layers)
+
+
+def _mapped_error(model: Any, field: str, path: str, inside: str, problem: str) -> ValueError:
+    return ValueError(
+        f"{type(model).__name__} (model_type {model_type_of(model)!r}) {problem}: its ArchitectureMap says "
+        f"{field}={path!r} (inside {inside}). Fix the declaration: interp.hooks.register_architecture("
+        f"{model_type_of(model)!r}, {field}=..., replace=True).")
+
+
+def decoder_layers(model: Any) -> tuple[str, nn.ModuleList]:
+    """The decoder's blocks and their path in ``model`` (``model.layers`` for Llama, ``gpt_neox.layers``...)."""
+    arch = architecture_of(model)
+    n = _n_layers(model)
+    if arch is None:
+        candidates = [
+            (name, mod)
+            for name, mod in model.named_modules()
+            if isinstance(mod, nn.ModuleList) and len(mod) == n and name.split(".")[-1] in FALLBACK_NAMES["layers"]
+        ]
+        if not candidates:
+            raise ValueError(f"Cannot find the {n} decoder layers of {type(model).__name__}; interp supports "
+                             "decoder-only HF models (declare others with interp.hooks.register_architecture).")
+        return min(candidates, key=lambda c: len(c[0]))
+    direct = _get(model, arch.layers)
+    if direct is not None:
+        path, layers = arch.layers, direct
+    else:  # inside a wrapper (a PEFT model holds the causal LM under base_model.model)
+        found = [(name, mod) for name, mod in model.named_modules() if name.endswith("." + arch.layers)]
+        if not found:
+            raise _mapped_error(model, "layers", arch.layers, "the model", "has no such module")
+        path, layers = min(found, key=lambda c: len(c[0]))
+    if not isinstance(layers, nn.ModuleList) or len(layers) != n:
+        raise _mapped_error(model, "layers", arch.layers, "the model",
+                            f"has a {type(layers).__name__} there, not a ModuleList of its {n} layers")
+    return path, layers
+
+
+def _get(module: nn.Module, path: str) -> nn.Module | None:
+    try:
+        return module.get_submodule(path)
+    except AttributeError:
+        return None
+
+
+def block_part(model: Any, layer: nn.Module, part: Part) -> tuple[str, nn.Module]:
+    """The attention, MLP or pre-MLP module of one decoder block, and its path inside the block."""
+    arch = architecture_of(model)
+    if arch is None:
+        for name in FALLBACK_NAMES[part]:
+            if hasattr(layer, name):
+                return name, getattr(layer, name)
+        raise ValueError(f"{type(layer).__name__} has no {_WHAT[part]} module (looked for {FALLBACK_NAMES[part]}).")
+    path = getattr(arch, part)
+    mod = _get(layer, path)
+    if mod is None:
+        raise _mapped_error(model, part, path, type(layer).__name__, f"has no {_WHAT[part]} module there")
+    return path, mod
+
+
+def block_writer(model: Any, module: nn.Module, which: Writer) -> tuple[str, nn.Linear]:
+    """The linear layer of an attention (``attn_out_proj``) or MLP (``mlp_down_proj``) module that
+    writes to the residual stream, and its path inside that module."""
+    arch = architecture_of(model)
+    if arch is None:
+        for name in FALLBACK_NAMES[which]:
+            mod = getattr(module, name, None)
+            if isinstance(mod, nn.Linear):
+                return name, mod
+        raise ValueError(f"{type(module).__name__} has no {_WHAT[which]} linear layer (looked for "
+                         f"{FALLBACK_NAMES[which]}).")
+    path = getattr(arch, which)
+    mod = _get(module, path)
+    if not isinstance(mod, nn.Linear):
+        found = "nothing" if mod is None else f"a {type(mod).__name__}"
+        raise _mapped_error(model, which, path, type(module).__name__, f"has {found} there, not an nn.Linear")
+    return path, mod

@@ -1,0 +1,336 @@
+"""The hooks' extension points, each followed once: a toy intervention every backend runs, a toy
+backend built by name, and the declared architecture maps on tiny random models of each family."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from interp.hooks import (
+    ARCHITECTURES,
+    BACKENDS,
+    ArchitectureMap,
+    PositionMasks,
+    architecture_of,
+    backend_names,
+    make_backend,
+    register_architecture,
+    register_backend,
+    unregister_architecture,
+    unregister_backend,
+)
+from interp.hooks.architectures import block_part, block_writer, decoder_layers
+from interp.hooks.base import Backend
+from interp.hooks.hf_backend import HFBackend
+from interp.models import LoadedModel, load_model
+from interp.steering.orthogonalize import orthogonalize_weights
+
+SITES = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
+
+
+# ---- a new intervention: one class, every backend -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClampProjection:
+    """Toy operator: set the component of the activation along ``direction`` to ``value``."""
+
+    hook: str
+    direction: Tensor
+    value: float
+
+    @property
+    def width(self) -> int:
+        return int(self.direction.shape[-1])
+
+    def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor:
+        u = (self.direction / self.direction.norm()).to(dtype=x.dtype, device=x.device)
+        return x + (self.value - x @ u).unsqueeze(-1) * u
+
+
+HOOK = "blocks.1.hook_resid_post"
+
+
+@pytest.fixture(scope="module")
+def sharp_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Llama with larger random weights, so greedy tokens vary and steering changes them."""
+    path = tmp_path_factory.mktemp("sharp-llama-registry")
+    shutil.copytree(tiny_model_dir, path, dirs_exist_ok=True)
+    lm = load_model(tiny_model_dir, device="cpu")
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            if p.ndim > 1:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.15)
+    lm.model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def backends(sharp_dir: Path) -> dict[str, Backend]:
+    out = {}
+    for name in BACKENDS:
+        lm = load_model(sharp_dir, device="cpu")  # one model per backend: the TL bridge patches its model
+        lm.model.set_attn_implementation("eager")
+        out[name] = make_backend(name, lm)
+    return out
+
+
+def test_a_new_intervention_runs_unchanged_in_every_backend(backends: dict[str, Backend]) -> None:
+    torch.manual_seed(1)
+    ids = torch.randint(5, 300, (2, 9))
+    attn = torch.ones_like(ids)
+    attn[1, 6:] = 0
+    direction = torch.randn(64, generator=torch.Generator().manual_seed(3))
+    clamp = ClampProjection(HOOK, direction, value=12.0)
+    u = direction / direction.norm()
+    hf = backends["hf"]
+    plain = hf.run(ids, attn).logits
+    # reference: the same edit as a plain forward hook on decoder layer 1 of the hf backend's model
+    handle = hf.loaded.model.model.layers[1].register_forward_hook(lambda m, a, out: clamp.apply(out))
+    try:
+        with torch.no_grad():
+            manual = hf.loaded.model(input_ids=ids, attention_mask=attn, use_cache=False).logits
+    finally:
+        handle.remove()
+    assert plain is not None and (manual - plain).abs().max() > 1e-2  # the toy bites
+    for name, backend in backends.items():
+        untouched = backend.run(ids, attn).logits
+        with backend.intervene([clamp]):
+            got = backend.run(ids, attn, capture=[HOOK, "blocks.2.hook_resid_pre"])
+        assert got.logits is not None
+        assert (got.logits - manual).abs().max() <= 1e-4, name
+        for hook in (HOOK, "blocks.2.hook_resid_pre"):  # layer 1's output is layer 2's input
+            proj = got.activations[hook] @ u
+            assert torch.allclose(proj, torch.full_like(proj, 12.0), atol=1e-4), (name, hook)
+        assert torch.equal(backend.run(ids, attn).logits, untouched), name  # removed on exit
+
+
+def test_a_new_intervention_steers_generation_in_every_backend(backends: dict[str, Backend]) -> None:
+    lm = backends["hf"].loaded
+    prompts = [lm.tokenizer(lm.chat.render([{"role": "user", "content": q}], add_generation_prompt=True),
+                            add_special_tokens=False)["input_ids"] for q in ("hello there", "What is two plus two?")]
+    from interp.models.batching import pad_ids
+
+    ids, attn = pad_ids(prompts, lm.tokenizer.pad_token_id, side="left")
+    clamp = ClampProjection(HOOK, torch.randn(64, generator=torch.Generator().manual_seed(4)), value=40.0)
+    kw: dict[str, Any] = {"max_new_tokens": 6, "do_sample": False, "pad_token_id": lm.tokenizer.pad_token_id}
+    tokens = {}
+    for name, backend in backends.items():
+        with backend.intervene([clamp]):
+            tokens[name] = backend.generate(ids, attn, **kw)[:, ids.shape[1]:]
+    plain = backends["hf"].generate(ids, attn, **kw)[:, ids.shape[1]:]
+    assert not torch.equal(tokens["hf"], plain)
+    for name, got in tokens.items():
+        assert torch.equal(got, tokens["hf"]), name
+
+
+def test_interventions_are_checked_when_installed(tiny: LoadedModel) -> None:
+    backend = make_backend("hf", tiny)
+    with pytest.raises(ValueError, match="d=32, the model has d_model=64"):
+        with backend.intervene([ClampProjection(HOOK, torch.ones(32), 1.0)]):
+            pass
+    with pytest.raises(TypeError, match="is not an Intervention"):
+        with backend.intervene([object()]):  # type: ignore[list-item]
+            pass
+
+
+# ---- a new backend: one class, one registration ---------------------------------------------------
+
+
+class CountingBackend(HFBackend):
+    """Toy backend: the hf backend, counting its forward passes."""
+
+    name = "counting"
+
+    def __init__(self, loaded: Any) -> None:
+        super().__init__(loaded)
+        self.passes = 0
+
+    def _run(self, *args: Any) -> Any:
+        self.passes += 1
+        return super()._run(*args)
+
+
+@pytest.fixture
+def counting() -> Iterator[None]:
+    register_backend("counting", CountingBackend)
+    try:
+        yield
+    finally:
+        unregister_backend("counting")
+
+
+def test_a_registered_backend_is_built_by_name(counting: None, tiny: LoadedModel) -> None:
+    assert backend_names() == (*BACKENDS, "counting") and BACKENDS == ("hf", "transformer_lens", "nnsight")
+    backend = make_backend("counting", tiny)
+    assert isinstance(backend, CountingBackend)
+    ids = torch.randint(5, 300, (1, 6), generator=torch.Generator().manual_seed(0))
+    got = backend.run(ids, capture=["blocks.0.hook_resid_post"])
+    want = make_backend("hf", tiny).run(ids, capture=["blocks.0.hook_resid_post"])
+    assert backend.passes == 1 and got.logits is not None and torch.equal(got.logits, want.logits)
+    with pytest.raises(ValueError, match="already registered"):
+        register_backend("counting", HFBackend)
+    with pytest.raises(ValueError, match="Unknown backend 'jax'; choose one of hf, transformer_lens, nnsight, counting"):
+        make_backend("jax", tiny)
+    register_backend("broken", lambda loaded: "not a backend")  # type: ignore[arg-type, return-value]
+    try:
+        with pytest.raises(TypeError, match="returned a str, not a Backend"):
+            make_backend("broken", tiny)
+    finally:
+        unregister_backend("broken")
+
+
+# ---- architectures: one declaration per family -------------------------------------------------------
+
+PRE_NORM = ("llama", "qwen2", "qwen3", "mistral", "phi3")
+POST_NORM = ("gemma2", "gemma3_text", "olmo2")  # attention and MLP outputs pass a norm before the residual add
+FAMILIES = (*PRE_NORM, *POST_NORM, "gpt_neox")  # GPT-NeoX: parallel attention and MLP
+
+
+def _family_model(model_type: str) -> LoadedModel:
+    """A 2-layer, d=32 random model of the family, norm weights and every bias randomised."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    extra = {"head_dim": 8} if model_type in ("gemma2", "gemma3_text", "qwen3") else {}
+    config = AutoConfig.for_model(
+        model_type, vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        tie_word_embeddings=False, initializer_range=0.2, **extra)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+            elif "norm" in name:
+                p.copy_(1 + torch.randn(p.shape, generator=gen) * 0.5)
+    return LoadedModel(model, None, None, None, Path("."))  # type: ignore[arg-type]
+
+
+def _plain_hooks(model: nn.Module, arch: ArchitectureMap, ids: Tensor) -> dict[str, Tensor]:
+    """The same sites from plain PyTorch hooks on the declared modules (no backend involved)."""
+    seen: dict[str, Tensor] = {}
+    handles = []
+    for layer in range(2):
+        block = model.get_submodule(f"{arch.layers}.{layer}")
+
+        def keep(key: str, value: Any) -> None:
+            seen[key] = (value[0] if isinstance(value, tuple) else value).detach()
+
+        handles += [
+            block.register_forward_pre_hook(lambda m, a, kw, k=f"{layer}.resid_pre": keep(k, a[0] if a else kw["hidden_states"]),
+                                            with_kwargs=True),
+            block.register_forward_hook(lambda m, a, out, k=f"{layer}.resid_post": keep(k, out)),
+            block.get_submodule(arch.attn).register_forward_hook(lambda m, a, out, k=f"{layer}.attn_out": keep(k, out)),
+            block.get_submodule(arch.mlp).register_forward_hook(lambda m, a, out, k=f"{layer}.mlp_out": keep(k, out)),
+        ]
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_each_declared_family_resolves_and_captures_its_residual_stream(model_type: str) -> None:
+    lm = _family_model(model_type)
+    model: Any = lm.model
+    arch = architecture_of(model)
+    assert arch is not None and arch is ARCHITECTURES[model_type]
+    path, layers = decoder_layers(model)
+    assert path == arch.layers and len(layers) == 2
+    for layer in layers:
+        for part in ("attn", "mlp", "mid"):
+            assert block_part(model, layer, part)[1] is layer.get_submodule(getattr(arch, part))
+        for part, writer in (("attn", "attn_out_proj"), ("mlp", "mlp_down_proj")):
+            linear = block_writer(model, block_part(model, layer, part)[1], writer)[1]  # type: ignore[arg-type]
+            assert isinstance(linear, nn.Linear) and linear.out_features == 32
+
+    ids = torch.randint(3, 96, (2, 7), generator=torch.Generator().manual_seed(2))
+    names = [f"blocks.{layer}.hook_{site}" for layer in range(2) for site in SITES]
+    acts = make_backend("hf", lm).run(ids, capture=names).activations
+    with torch.no_grad():
+        hidden = model(input_ids=ids, output_hidden_states=True, use_cache=False).hidden_states
+    plain = _plain_hooks(model, arch, ids)
+
+    def a(layer: int, site: str) -> Tensor:
+        return acts[f"blocks.{layer}.hook_{site}"]
+
+    assert (a(0, "resid_post") - hidden[1]).abs().max() <= 1e-5  # the last entry has the final norm applied
+    for layer in range(2):
+        for site in ("resid_pre", "attn_out", "mlp_out", "resid_post"):
+            assert torch.equal(a(layer, site), plain[f"{layer}.{site}"]), (model_type, layer, site)
+        # the residual stream adds up, written with the modules each family is known to have
+        block = layers[layer]
+        attn_w, mlp_w = a(layer, "attn_out"), a(layer, "mlp_out")
+        assert attn_w.abs().max() > 0.05 and mlp_w.abs().max() > 0.05  # nothing here is trivially small
+        if model_type in POST_NORM:
+            attn_w, mlp_w = block.post_attention_layernorm(attn_w), block.post_feedforward_layernorm(mlp_w)
+        mid = a(layer, "resid_pre") + (0 if model_type == "gpt_neox" else attn_w)
+        assert (a(layer, "resid_mid") - mid).abs().max() <= 1e-5, (model_type, layer)
+        total = a(layer, "resid_pre") + attn_w + mlp_w
+        assert (a(layer, "resid_post") - total).abs().max() <= 1e-5, (model_type, layer)
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_orthogonalisation_edits_the_declared_writers(model_type: str) -> None:
+    lm = _family_model(model_type)
+    direction = torch.randn(32, generator=torch.Generator().manual_seed(3))
+    u = direction / direction.norm()
+    ids = torch.randint(3, 96, (2, 7), generator=torch.Generator().manual_seed(2))
+    names = ["blocks.0.hook_resid_pre",  # the token embedding
+             *(f"blocks.{layer}.hook_{site}" for layer in range(2) for site in ("attn_out", "mlp_out", "resid_post"))]
+    before = make_backend("hf", lm).run(ids, capture=names).activations
+    edited = orthogonalize_weights(lm, direction)
+    assert f"{ARCHITECTURES[model_type].layers}.1.mlp_out" in edited
+    after = make_backend("hf", lm).run(ids, capture=names).activations
+    for name in names:
+        assert (before[name] @ u).abs().max() > 1e-2, name
+        if name.endswith("resid_post") and model_type in POST_NORM:
+            continue  # a norm after each writer re-scales what it wrote: the stream keeps some of the direction
+        assert (after[name] @ u).abs().max() <= 1e-4, (model_type, name)
+
+
+def test_an_unmapped_family_falls_back_to_the_name_search(tiny: LoadedModel) -> None:
+    ids = torch.randint(5, 300, (1, 6), generator=torch.Generator().manual_seed(0))
+    names = [f"blocks.{layer}.hook_{site}" for layer in range(3) for site in SITES]
+    mapped = make_backend("hf", tiny).run(ids, capture=names)
+    llama = unregister_architecture("llama")
+    try:
+        assert architecture_of(tiny.model) is None
+        fallback = make_backend("hf", tiny).run(ids, capture=names)
+        assert fallback.logits is not None and mapped.logits is not None
+        assert torch.equal(fallback.logits, mapped.logits)
+        for n in names:
+            assert torch.equal(fallback.activations[n], mapped.activations[n]), n
+    finally:
+        register_architecture("llama", llama)
+    assert ARCHITECTURES["llama"] is llama
+
+
+def test_a_wrong_declaration_says_which_field_to_fix(tiny: LoadedModel) -> None:
+    llama = ARCHITECTURES["llama"]
+    register_architecture("llama", replace=True, mlp="feed_forward")
+    try:
+        with pytest.raises(ValueError, match=r"mlp='feed_forward'.*register_architecture\('llama', mlp=\.\.\., replace=True\)"):
+            make_backend("hf", tiny).run(torch.ones(1, 3, dtype=torch.long), capture=["blocks.0.hook_mlp_out"])
+    finally:
+        register_architecture("llama", llama, replace=True)
+    with pytest.raises(ValueError, match="already mapped"):
+        register_architecture("llama", mlp="feed_forward")
+    with pytest.raises(TypeError, match="unknown ArchitectureMap fields"):
+        register_architecture("newfam", attention="attn")
+    with pytest.raises(ValueError, match="dotted module path"):
+        ArchitectureMap(layers="model..layers")
+    assert ARCHITECTURES["llama"] == ArchitectureMap()
