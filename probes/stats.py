@@ -14,7 +14,8 @@ This module owns:
   bootstrap test of zero).
 - :func:`permutation_p`: ``(1 + #{null at least as extreme}) / (1 + n)``, never anti-conservative.
 - :func:`benjamini_hochberg` and :func:`holm` adjusted p-values.
-- :func:`auroc` (batched over resamples), :func:`unit`, :func:`cosine`, :func:`cosine_matrix`.
+- :func:`auroc` (batched over resamples), :func:`unit`, :func:`cosine`, :func:`cosine_matrix`, and
+  :func:`cosine_p` (a cosine against a uniformly random direction).
 
 Everything works on plain numpy arrays; nothing here knows about models or stores.
 """
@@ -42,6 +43,7 @@ __all__ = [
     "bootstrap_p",
     "cosine",
     "cosine_matrix",
+    "cosine_p",
     "holm",
     "paired_indices",
     "percentile_interval",
@@ -296,6 +298,13 @@ def unit(v: Any) -> FloatArray:
 def cosine(a: Any, b: Any) -> float:
     """Cosine similarity of two vectors (signed)."""
     return float(unit(a) @ unit(b))
+
+
+def cosine_p(c: float, d: int) -> float:
+    """P(|cos| >= |c|) between a fixed and a uniformly random direction in R^d (cos² ~ Beta(1/2, (d-1)/2))."""
+    from scipy.stats import beta
+
+    return float(beta.sf(c * c, 0.5, (d - 1) / 2))
 
 
 def cosine_matrix(A: Any, B: Any) -> FloatArray:

@@ -34,8 +34,9 @@ from numpy.typing import NDArray
 
 from interp.activations import ActivationStore
 from interp.sharpening import compare
+from interp.sharpening.acts import CheckpointActs, as_acts, check_aligned
 from interp.sharpening.metrics import mean_difference
-from interp.sharpening.report import CheckpointActs, _as_acts, _check_aligned, _cosine_p, _cosine_stat
+from interp.sharpening.report import _cosine_stat
 from interp.sharpening.transfer import apply_fold_directions, default_splits, fold_directions
 from probes import parse_layer
 from probes.stats import (
@@ -44,6 +45,7 @@ from probes.stats import (
     benjamini_hochberg,
     bootstrap_p,
     cosine,
+    cosine_p,
     paired_indices,
     percentile_interval,
     resample_units,
@@ -117,14 +119,14 @@ def convergence_table(
         method: the probe whose fold directions give the transfer AUROC (cosines are always of
             the class-mean differences, which a bootstrap can refit cheaply).
     """
-    cks = {name: _as_acts(s, hooks) for name, s in stores.items()}
+    cks = {name: as_acts(s, hooks) for name, s in stores.items()}
     organisms = [n for n in cks if n != base]
     if len(organisms) < 2:
         raise ValueError(f"convergence needs at least two organisms besides the base; got {organisms}")
     first_name = organisms[0]
     first = cks[first_name]
     for name, ck in cks.items():
-        _check_aligned(first, ck, first_name, name)
+        check_aligned(first, ck, first_name, name)
         if ck.hooks != first.hooks:
             raise ValueError(f"checkpoint {name!r} holds hooks {ck.hooks}, expected {first.hooks}")
     y, groups, n = first.y, first.groups, int(first.y.shape[0])
@@ -140,7 +142,7 @@ def convergence_table(
 
     def cosine_estimate(stat: Callable[[NDArray[np.intp]], float], d: int) -> Estimate:
         est = compare.bootstrap_stat(stat, y, groups, n_boot=boot, seed=seed)
-        return est.with_p(_cosine_p(est.value, d))
+        return est.with_p(cosine_p(est.value, d))
 
     transfer: dict[tuple[str, str], dict[str, NDArray[np.float64]]] = {}
     for a, b in (p for pair in combinations(organisms, 2) for p in (pair, pair[::-1])):

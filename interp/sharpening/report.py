@@ -19,26 +19,23 @@ built from arrays, and computes:
   and ``p_holm`` (Holm) for family-wise control.
 
 ``trajectory_table`` repeats the per-checkpoint metrics along the epochs of a run (plus cosine
-and transfer to the first epoch); ``expression_shift`` projects each checkpoint's own generated
-responses onto a fixed reference direction.
+and transfer to the first epoch). The expression shift is :mod:`interp.sharpening.expression`'s.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.typing import NDArray
-from scipy.stats import beta as beta_dist
 from tqdm.auto import tqdm
 
-from interp.activations import ActivationStore, StoreError
+from interp.activations import ActivationStore
 from interp.sharpening import compare
+from interp.sharpening.acts import CheckpointActs, as_acts, check_aligned
 from interp.sharpening.metrics import (
     CONCENTRATION,
     SEPARABILITY_FNS,
@@ -57,17 +54,13 @@ from probes import parse_layer, permutation_pvalue
 from probes.stats import (
     Estimate,
     benjamini_hochberg,
-    bootstrap_mean,
     cosine,
     cosine_matrix,
+    cosine_p,
     holm,
     paired_indices,
-    percentile_interval,
     percentile_intervals,
-    permutation_p,
-    resample_rows,
     resample_units,
-    unit,
 )
 
 log = logging.getLogger(__name__)
@@ -76,53 +69,6 @@ FloatArray = NDArray[np.float64]
 COLUMNS = ["checkpoint", "method", "failure_mode", "layer", "hook", "probe", "metric", "value",
            "ci_low", "ci_high", "p", "p_adj", "p_holm", "n"]
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("before", "after"), ("base", "before"))
-
-
-@dataclass(frozen=True)
-class CheckpointActs:
-    """Pooled activations of one checkpoint on a labelled contrast set (rows = examples, in order)."""
-
-    acts: dict[str, FloatArray]
-    y: NDArray[np.int64]
-    groups: NDArray[Any] | None = None
-    ids: tuple[str, ...] = ()
-
-    @classmethod
-    def from_arrays(cls, acts: Mapping[str, Any], y: Any, groups: Any = None, ids: Sequence[str] = ()) -> CheckpointActs:
-        arr = {h: _np(X) for h, X in acts.items()}
-        y1 = np.asarray(y).astype(np.int64)
-        for h, X in arr.items():
-            if X.ndim != 2 or X.shape[0] != y1.shape[0]:
-                raise ValueError(f"{h}: activations must be [n={y1.shape[0]}, d]; got {X.shape}")
-        g = None if groups is None else np.asarray(groups)
-        return cls(arr, y1, g, tuple(str(i) for i in ids) or tuple(str(i) for i in range(y1.shape[0])))
-
-    @classmethod
-    def from_store(cls, store: ActivationStore, hooks: Sequence[str] | None = None) -> CheckpointActs:
-        """Load a pooled, labelled store (every hook unless ``hooks``)."""
-        if not store.pooled:
-            raise StoreError(f"{store.path} holds positions={store.positions!r}; sharpening needs one row per "
-                             "example (last_prompt, prompt_mean or response_mean).")
-        hooks = list(hooks) if hooks is not None else store.hooks
-        rows = store.rows()
-        groups = rows["group"].to_numpy() if rows["group"].notna().all() else None
-        return cls.from_arrays(store.load_many(hooks), store.labels(), groups, rows["id"].astype(str).tolist())
-
-    @property
-    def hooks(self) -> list[str]:
-        return list(self.acts)
-
-
-def _np(x: Any) -> FloatArray:
-    if isinstance(x, torch.Tensor):
-        return np.asarray(x.detach().to(torch.float64).cpu().numpy())
-    return np.asarray(x, dtype=np.float64)
-
-
-def _as_acts(x: ActivationStore | CheckpointActs, hooks: Sequence[str] | None) -> CheckpointActs:
-    if isinstance(x, CheckpointActs):
-        return x if hooks is None else CheckpointActs({h: x.acts[h] for h in hooks}, x.y, x.groups, x.ids)
-    return CheckpointActs.from_store(x, hooks)
 
 
 def _row(checkpoint: str, meta: Mapping[str, tuple[str, str]], hook: str, probe: str, metric: str,
@@ -144,17 +90,6 @@ def _finish(rows: list[dict[str, Any]]) -> pd.DataFrame:
         frame.loc[idx, "p_adj"] = benjamini_hochberg(p)
         frame.loc[idx, "p_holm"] = holm(p)
     return frame[COLUMNS]
-
-
-def _check_aligned(a: CheckpointActs, b: CheckpointActs, na: str, nb: str) -> None:
-    if a.ids != b.ids or not np.array_equal(a.y, b.y):
-        raise ValueError(f"checkpoints {na!r} and {nb!r} were not captured on the same examples in the same order; "
-                         "paired comparisons need aligned rows (capture both on one dataset)")
-
-
-def _cosine_p(c: float, d: int) -> float:
-    """P(|cos| >= |c|) for a uniformly random direction in R^d (cos² ~ Beta(1/2, (d-1)/2))."""
-    return float(beta_dist.sf(c * c, 0.5, (d - 1) / 2))
 
 
 def _bootstrap_concentration(
@@ -265,7 +200,7 @@ def pair_rows(
     label: str | None = None,
 ) -> list[dict[str, Any]]:
     """Rows comparing checkpoint b with a (same examples): deltas, cosine, transfer AUROC."""
-    _check_aligned(a, b, a_name, b_name)
+    check_aligned(a, b, a_name, b_name)
     name = label or f"{b_name}-{a_name}"
     meta2 = {name: meta.get(b_name, ("", "")), **meta}
     rows: list[dict[str, Any]] = []
@@ -296,9 +231,9 @@ def pair_rows(
             if method == "diffmeans":
                 Xa, Xb = a.acts[h], b.acts[h]
                 est = compare.bootstrap_stat(_cosine_stat(Xa, Xb, y), y, g, n_boot=max(50, n_boot // 5), seed=seed)
-                est = Estimate(c, est.ci_low, est.ci_high, _cosine_p(c, Xa.shape[1]))
+                est = Estimate(c, est.ci_low, est.ci_high, cosine_p(c, Xa.shape[1]))
             else:
-                est = Estimate(c, float("nan"), float("nan"), _cosine_p(c, a.acts[h].shape[1]))
+                est = Estimate(c, float("nan"), float("nan"), cosine_p(c, a.acts[h].shape[1]))
             rows.append(_row(name, meta2, h, method, "cosine", est, n))
     for h in a.acts:
         for key, est in _bootstrap_concentration(a.acts[h], b.acts[h], y, g, max(50, n_boot // 5), seed).items():
@@ -348,7 +283,7 @@ def sharpening_table(
     unknown = [m for m in methods if m not in PROBE_METHODS]
     if unknown:
         raise ValueError(f"unknown probe method(s) {unknown}; expected some of {PROBE_METHODS}")
-    cks = {name: _as_acts(s, hooks) for name, s in stores.items()}
+    cks = {name: as_acts(s, hooks) for name, s in stores.items()}
     first = next(iter(cks.values()))
     for name, ck in cks.items():
         if ck.hooks != first.hooks:
@@ -378,7 +313,7 @@ def layer_cosines(
     hooks: Sequence[str] | None = None, seed: int = 0,
 ) -> pd.DataFrame:
     """Layer x layer cosine between a's and b's full-data directions (rows: a's hooks, columns: b's)."""
-    ca, cb = _as_acts(a, hooks), _as_acts(b, hooks)
+    ca, cb = as_acts(a, hooks), as_acts(b, hooks)
     da = fit_directions(ca.acts, ca.y, ca.groups, method=method, random_state=seed)
     db = fit_directions(cb.acts, cb.y, cb.groups, method=method, random_state=seed)
     ha, hb = list(da), list(db)
@@ -401,7 +336,7 @@ def trajectory_table(
     Keys are epochs (sortable; the first is the reference); the table gains an ``epoch`` column.
     """
     epochs = sorted(stores_by_epoch)
-    cks = {str(e): _as_acts(stores_by_epoch[e], hooks) for e in epochs}
+    cks = {str(e): as_acts(stores_by_epoch[e], hooks) for e in epochs}
     names = list(cks)
     first = cks[names[0]]
     splits = default_splits(first.y, first.groups, random_state=seed)
@@ -421,76 +356,3 @@ def trajectory_table(
         frame.insert(0, "epoch", e)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
-
-
-def _per_example_mean(X: FloatArray, example: NDArray[np.int64]) -> tuple[NDArray[np.int64], FloatArray]:
-    ex, inv = np.unique(example, return_inverse=True)
-    sums = np.zeros((ex.size, X.shape[1]))
-    np.add.at(sums, inv, X)
-    counts = np.bincount(inv, minlength=ex.size).astype(np.float64)
-    return ex, sums / counts[:, None]
-
-
-def response_projections(store: ActivationStore, directions: Mapping[str, Any]) -> dict[str, pd.Series]:
-    """Mean projection per example (indexed by example id) of a response store on each hook's direction.
-
-    ``response_all`` stores are averaged over each example's response tokens first;
-    ``response_mean`` stores are used as they are.
-    """
-    if store.positions not in ("response_mean", "response_all"):
-        raise StoreError(f"{store.path} holds positions={store.positions!r}; expression needs response_mean or "
-                         "response_all activations of the checkpoint's own generated responses")
-    hooks = list(directions)
-    acts = store.load_many(hooks)
-    rows = store.rows()
-    out = {}
-    for h in hooks:
-        ex, means = _per_example_mean(_np(acts[h]), rows["example"].to_numpy())
-        ids = rows.drop_duplicates("example").set_index("example").loc[ex, "id"].astype(str).to_numpy()
-        out[h] = pd.Series(means @ unit(_np(directions[h])), index=ids)
-    return out
-
-
-def expression_shift(
-    response_stores: Mapping[str, ActivationStore],
-    directions: Mapping[str, Any],
-    *,
-    pairs: Sequence[tuple[str, str]] = DEFAULT_PAIRS,
-    meta: Mapping[str, tuple[str, str]] | None = None,
-    n_boot: int = 1000,
-    n_permutations: int = 1000,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """The projection shift: each checkpoint's own responses projected on a FIXED reference direction.
-
-    ``directions``: hook -> direction (e.g. the base or "before" model's diffmeans direction).
-    Rows: ``metric="projection"`` per checkpoint (bootstrap interval over prompts) and
-    ``metric="delta_projection"`` per pair ``b - a`` over the prompts both answered (paired
-    bootstrap; permutation p by sign-flipping the per-prompt differences).
-    """
-    meta = dict(meta or {})
-    proj = {name: response_projections(s, directions) for name, s in response_stores.items()}
-    rows: list[dict[str, Any]] = []
-    for name, by_hook in proj.items():
-        for h, s in by_hook.items():
-            v = s.to_numpy()
-            rows.append(_row(name, meta, h, "reference", "projection", bootstrap_mean(v, n_boot=n_boot, seed=seed),
-                             int(v.size)))
-    for a_name, b_name in pairs:
-        if a_name not in proj or b_name not in proj:
-            continue
-        label = f"{b_name}-{a_name}"
-        meta2 = {label: meta.get(b_name, ("", "")), **meta}
-        for h in directions:
-            sa, sb = proj[a_name][h], proj[b_name][h]
-            common = sa.index.intersection(sb.index)
-            if common.size < 2:
-                raise ValueError(f"{a_name} and {b_name} share fewer than two prompts; cannot pair their responses")
-            diff = sb.loc[common].to_numpy() - sa.loc[common].to_numpy()
-            rng = np.random.default_rng(seed)  # one stream: the resamples, then the sign flips
-            lo, hi = percentile_interval(diff[resample_rows(diff.size, n_boot, rng)].mean(1))
-            null = (rng.choice([-1.0, 1.0], size=(n_permutations, diff.size)) * diff).mean(1)
-            rows.append(_row(label, meta2, h, "reference", "delta_projection",
-                             Estimate(float(diff.mean()), lo, hi, permutation_p(null, float(diff.mean()))),
-                             int(diff.size)))
-    return _finish(rows)

@@ -59,7 +59,7 @@ def _expression(ctx: Context, unit: Unit, inputs: Inputs, reference: Any, meta: 
     from interp.data import ChatRecord, Dataset, Message
     from interp.generation import SamplingParams, generate
     from interp.sharpening import expression_shift, fit_directions
-    from interp.sharpening.report import CheckpointActs
+    from interp.sharpening.acts import CheckpointActs
 
     fm, seed, m = unit.params["failure_mode"], unit.params["seed"], unit.params["method"]
     s = ctx.config.sharpening
