@@ -20,7 +20,6 @@ with the same data order, dropout and optimiser state as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -33,13 +32,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from interp.io import atomic_directory, atomic_write_bytes, atomic_write_json, canonical_hash, read_json
+from interp.io import atomic_directory, atomic_write_json, canonical_hash, read_json
 from interp.models.checkpoint import EMBEDDED_NAME, Checkpoint, record_adapter_base, resolve_checkpoint
 from interp.models.loading import LoadedModel, load_model
 from interp.training.config import TrainConfig, TrainingError, TrainResult
+from interp.training.state import RunState, Trajectory, trainable
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +147,6 @@ def _lr_at(step: int, total: int, config: TrainConfig) -> float:
     return config.lr
 
 
-def _trainable(model: Any) -> dict[str, torch.Tensor]:
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
-
 def save_adapter(model: Any, base: Checkpoint, target: Path) -> None:
     """Write the PEFT adapter of ``model`` to a new directory ``target`` atomically."""
     with atomic_directory(target) as tmp:
@@ -172,93 +167,6 @@ def _publish_adapter(model: Any, base: Checkpoint, adapter_dir: Path) -> None:
             os.replace(tmp / name, adapter_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-class _State:
-    """The resumable state of a run: trainable weights, AdamW moments, finished epoch, losses."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def read(self) -> dict[str, Any] | None:
-        meta = self.folder / "state.json"
-        return read_json(meta) if meta.is_file() else None
-
-    def write(self, model: Any, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
-        tensors = {f"param.{n}": p.detach().cpu().contiguous() for n, p in _trainable(model).items()}
-        for idx, st in optimizer.state_dict()["state"].items():
-            for name, value in st.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"opt.{idx}.{name}"] = value.detach().cpu().reshape(-1).contiguous()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".state.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp)
-            os.replace(tmp, self.folder / "state.safetensors")
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        atomic_write_json(self.folder / "state.json", meta)
-
-    def load(self, model: Any, optimizer: torch.optim.Optimizer) -> None:
-        tensors = load_file(self.folder / "state.safetensors")
-        params = _trainable(model)
-        with torch.no_grad():
-            for n, p in params.items():
-                p.copy_(tensors[f"param.{n}"].to(p.device, p.dtype))
-        template = optimizer.state_dict()
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if not key.startswith("opt."):
-                continue
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-        ordered = list(params.values())
-        for idx, st in state.items():
-            p = ordered[idx]
-            for name, value in list(st.items()):
-                st[name] = value.reshape(()) if name == "step" else value.reshape(p.shape).to(p.device)
-        optimizer.load_state_dict({"state": state, "param_groups": template["param_groups"]})
-
-    def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class _Trajectory:
-    """The per-epoch JSON-lines file (rewritten atomically on every append)."""
-
-    def __init__(self, path: Path | None, key: str) -> None:
-        self.path = path
-        self.key = key
-        self.lines: list[dict[str, Any]] = []
-
-    def reset(self, keep_through: int) -> None:
-        if self.path is None:
-            return
-        old: list[dict[str, Any]] = []
-        if self.path.is_file():
-            for line in self.path.read_text().splitlines():
-                with contextlib.suppress(json.JSONDecodeError):
-                    old.append(json.loads(line))
-        self.lines = [x for x in old if x.get("key") == self.key and int(x.get("epoch", -1)) <= keep_through]
-        self._write()
-
-    def has(self, epoch: int) -> bool:
-        return any(int(x["epoch"]) == epoch for x in self.lines)
-
-    def append(self, line: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        self.lines.append(line)
-        self.lines.sort(key=lambda x: int(x["epoch"]))
-        self._write()
-
-    def _write(self) -> None:
-        assert self.path is not None
-        text = "".join(json.dumps(x, sort_keys=True, default=str) + "\n" for x in self.lines)
-        atomic_write_bytes(self.path, text.encode())
 
 
 @contextlib.contextmanager
@@ -309,7 +217,7 @@ def train_loop(
         log.info("skipping %s training: %s already holds this run (key %s)", kind, adapter_dir, key)
         return done
 
-    state = _State((checkpoints_dir or adapter_dir) / STATE_DIR)
+    state = RunState((checkpoints_dir or adapter_dir) / STATE_DIR)
     saved = state.read()
     if saved is not None and saved.get("key") != key:
         raise TrainingError(
@@ -323,13 +231,13 @@ def train_loop(
     pad_id = prepared.loaded.tokenizer.pad_token_id
     pad_id = int(pad_id if pad_id is not None else prepared.loaded.tokenizer.eos_token_id or 0)
     inputs_on = prepared.loaded.device  # with a device_map: where the embeddings are
-    params = list(_trainable(model).values())
+    params = list(trainable(model).values())
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     micro_per_epoch = math.ceil(len(examples) / config.batch_size)
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
 
-    trajectory = _Trajectory(trajectory_path, key)
+    trajectory = Trajectory(trajectory_path, key)
     epoch_dirs = [checkpoints_dir / f"epoch{e}" for e in range(config.epochs + 1)] if checkpoints_dir else []
     meta: dict[str, Any]
     if saved is not None:
