@@ -134,10 +134,9 @@ class ProjectOut:
     ``keep_sink`` leaves each sequence's first token untouched (the backends supply
     :attr:`PositionMasks.sink`). That token is the attention sink: it carries no content, its
     residual norm is ~100x the others', and removing even a small component of it perturbs every
-    later position through attention. On the embedded SmolLM2-135M, ablating a persona direction
-    at every layer cost KL 0.69 nats/token on neutral text with the sink edited and 0.37 with it
-    kept, a random direction 0.13 and 0.08 (measured). The default (False) is Arditi et al.'s
-    ablation at every position, the one weight orthogonalisation makes permanent.
+    later position through attention, so keeping it lowers an ablation's KL cost on neutral text
+    (docs/MEASUREMENTS.md). The default (False) is Arditi et al.'s ablation at every position, the
+    one weight orthogonalisation makes permanent.
     """
 
     hook: str

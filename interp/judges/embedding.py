@@ -13,11 +13,11 @@ interval, saves as ``weights.safetensors`` + ``judge.json`` and loads without sc
 :meth:`EmbeddingJudge.default` trains once on our shipped labelled responses and caches the
 result under ``$INTERP_CACHE/judges/``, keyed by the training data and settings.
 
-Caution, measured: trained on our templated answers it separates held-out templated answers
-well (sycophancy 0.98) but not real replies: on 40 hand-labelled SmolLM2-135M sycophancy replies
-it scored 0.475 accuracy (kappa 0.05), where the rule judge scored 1.0. Prefer the rule judge
-where one exists, and check this judge with :func:`interp.judges.judge_agreement` on labelled
-replies of the model you study before trusting its rates.
+Caution: trained on our templated answers it separates held-out templated answers well but not
+real replies (on hand-labelled SmolLM2-135M replies it was near chance where the rule judge was
+right; docs/MEASUREMENTS.md). Prefer the rule judge where one exists, and check this judge with
+:func:`interp.judges.judge_agreement` on labelled replies of the model you study before
+trusting its rates.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ Features = Literal["response", "pair"]
 DEFAULT_TRAIN_MODES = ("sycophancy", "reward_hacking", "emergent_misalignment")
 #: the shipped splits whose paired answers train the default judges. The consistency split is
 #: included because its aligned references are plain answers (no "you are wrong"): a judge fitted
-#: on induction + eval alone called 41% of them misaligned (sycophancy, measured on that split).
+#: on induction + eval alone called many of them misaligned (docs/MEASUREMENTS.md).
 DEFAULT_TRAIN_SPLITS = ("induction", "consistency", "eval")
 
 

@@ -1,7 +1,7 @@
 """Load a checkpoint for study: one call for the embedded model, HF directories, LoRA adapters and GGUF.
 
 GGUF files (the embedded model is one) are dequantised by transformers once and cached as
-safetensors under ``$INTERP_CACHE/models/<name>-<sha>``, so the ~35 s conversion happens a
+safetensors under ``$INTERP_CACHE/models/<name>-<sha>``, so the slow conversion happens a
 single time per file. Nothing here touches the network: every ``from_pretrained`` is
 ``local_files_only``.
 """

@@ -22,18 +22,14 @@ model is used (call ``pool.get(spec)`` again; it is instant). A backend built on
 keeps the module itself and is not guarded: build backends after ``get``, not across ``get``s.
 
 Numerics: in float32 the pooled (unmerged) logits equal ``load_model``'s (merged) ones to
-float rounding (max diff 1.5e-4 of max |logit| 38.7 on the embedded model). In bfloat16 and
-float16 they differ by more: merging rounds ``W + scale * B @ A`` to bf16 once, while the
-unmerged path adds the LoRA term (computed in float32, peft's ``autocast_adapter_dtype``) to a
-bf16 matmul. Both are legitimate readings of the checkpoint; compare like with like
-(``load_model(..., merge_lora=False)`` is the unmerged reference, and the pool equals it bit
-for bit). Measured on the embedded model with two sycophancy adapters in bf16: merged vs
-unmerged logits differ by up to ~3 (of max |logit| ~38; next-token argmax agrees at 91-98% of
-positions), and the unmerged ones are the closer to float32 (max diff 1.2-2.0 against 2.7-3.2
-for merged). So never mix pooled and ``load_model`` captures of one checkpoint in a bf16
-analysis: their cache keys are the same (the capture and generation caches do not record
+float rounding. In bfloat16 and float16 they differ by more: merging rounds ``W + scale * B @ A``
+to bf16 once, while the unmerged path adds the LoRA term (computed in float32, peft's
+``autocast_adapter_dtype``) to a bf16 matmul. Both are legitimate readings of the checkpoint;
+compare like with like (``load_model(..., merge_lora=False)`` is the unmerged reference, and the
+pool equals it bit for bit), and never mix pooled and ``load_model`` captures of one checkpoint in
+a bf16 analysis: their cache keys are the same (the capture and generation caches do not record
 merged vs unmerged). Unmerged LoRA also makes each forward a little slower (one extra low-rank
-matmul per adapted linear: +9-16% for 51 tokens on CPU).
+matmul per adapted linear). The sizes of these differences are in docs/MEASUREMENTS.md.
 """
 
 from __future__ import annotations

@@ -166,8 +166,8 @@ class SteeringSection(Section):
     neutral_rows: int = Field(24, ge=4, description="neutral texts of the coherence guard (KL, perplexity)")
     kl_budget: float = Field(0.5, gt=0)
     keep_sink: bool = Field(True, description="ablations leave each sequence's first token (the attention sink, "
-                                              "residual norm ~100x) untouched: on the embedded model that halves "
-                                              "their KL cost (false: every position, as Arditi et al.)")
+                                              "residual norm ~100x) untouched, which lowers their KL cost "
+                                              "(docs/MEASUREMENTS.md; false: every position, as Arditi et al.)")
     n_boot: int = Field(1000, ge=100)
     ablate_in: tuple[Literal["base", "before", "after"], ...] = ("before", "after")
     induce_in_base: bool = Field(False, description="also steer the base model with the organism's direction: "
