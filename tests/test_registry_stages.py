@@ -52,7 +52,7 @@ def _run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
     return Outputs(write_tables(tmp, norms=pd.DataFrame(rows)))
 
 
-def _summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def _summary(tables: Mapping[str, pd.DataFrame], config: Any) -> list[str]:
     t = tables.get("norms")
     return [] if t is None else [f"norms: {len(t)} rows, largest {t['norm'].max():.3f}"]
 

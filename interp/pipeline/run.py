@@ -34,6 +34,7 @@ class RunResult:
     """What happened: the run directory, every unit's outputs (in plan order), failures, and timings."""
 
     run_dir: Path
+    config: ExperimentConfig
     outputs: dict[str, Finished] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     blocked: dict[str, str] = field(default_factory=dict)
@@ -61,7 +62,7 @@ def run_experiment(config: ExperimentConfig, *, out: str | Path = "artifacts", p
     units = plan(config)
     if only:
         units = select(units, list(only))
-    result = RunResult(ctx.run_dir)
+    result = RunResult(ctx.run_dir, config)
     bar = tqdm(model_order(units), desc=config.name, unit="unit", disable=not progress)
     for unit in bar:
         bar.set_postfix_str(unit.id)

@@ -8,7 +8,7 @@ A stage is one module under :mod:`interp.pipeline.stages` that registers one spe
   typed :class:`Outputs` (what dependants read);
 - ``tables``: the tables it writes, with the columns every row has (checked when written);
 - ``loads_model(config)``: whether its units run a model (the sweep gives those a GPU);
-- ``summary(tables)``: its lines in the end-of-run summary; ``dashboard``: the dashboard section
+- ``summary(tables, config)``: its lines in the end-of-run summary; ``dashboard``: the dashboard section
   that draws its tables; ``derive``: tables computed from finished units when the run is assembled.
 
 The runner (:mod:`interp.pipeline.run`), the Ray sweep, the summary and the dashboard tests read
@@ -108,7 +108,7 @@ class StageSpec:
     outputs: type[Outputs] = Outputs
     tables: tuple[TableSpec, ...] = ()
     loads_model: Callable[[ExperimentConfig], bool] = always_loads_model
-    summary: Callable[[Mapping[str, pd.DataFrame]], list[str]] | None = None
+    summary: Callable[[Mapping[str, pd.DataFrame], ExperimentConfig], list[str]] | None = None
     dashboard: str | None = None
     derive: Callable[[Context, Mapping[str, Any]], dict[str, pd.DataFrame]] | None = None
     exclusive: Callable[[Unit, ExperimentConfig], str | None] | None = None

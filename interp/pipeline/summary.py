@@ -26,7 +26,7 @@ def summary_text(result: RunResult) -> str:
     lines = [f"run directory: {result.run_dir}"]
     tables = run_tables(result.run_dir)
     for spec in STAGES.values():
-        part = spec.summary(tables) if spec.summary is not None else []
+        part = spec.summary(tables, result.config) if spec.summary is not None else []
         if part:
             lines += ["", *part]
     n_skipped = sum(1 for o in result.outputs.values() if o.skipped)

@@ -178,7 +178,7 @@ def task_resources(unit: Unit, config: ExperimentConfig, *, gpus: float, cpus: f
 def _schedule(ray: Any, ctx: Context, units: list[Unit], *, max_retries: int, gpus: float, cpus: float,
               setup: str | None, env: Mapping[str, str], progress: bool) -> RunResult:
     """Submit every unit once its inputs are done; retry failures; block the dependants of what failed."""
-    result = RunResult(ctx.run_dir)
+    result = RunResult(ctx.run_dir, ctx.config)
     by_id = {u.id: u for u in units}
     memo: dict[str, Finished] = {}
     counts = {"done": 0, "skipped": 0, "failed": 0, "blocked": 0}

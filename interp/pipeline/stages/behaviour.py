@@ -78,7 +78,7 @@ def changes(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]
     return {"behaviour": pd.DataFrame(rows)} if rows else {}
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     beh = tables.get("behaviour")
     if beh is None or beh.empty:
         return []

@@ -86,7 +86,7 @@ def _own_ablation(inputs: Inputs, steering_unit: str) -> pd.DataFrame | None:
     return rows.drop(columns=["seed"], errors="ignore") if (rows["direction"] == "ablated:persona").any() else None
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     lines: list[str] = []
     conv = tables.get("convergence")
     if conv is not None and len(conv):

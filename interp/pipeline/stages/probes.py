@@ -35,7 +35,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
     return Outputs(write_tables(tmp, layers=table))
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     layers = tables.get("layers")
     if layers is None or layers.empty:
         return []

@@ -154,7 +154,7 @@ def _top_texts(examples: pd.DataFrame, latent: int) -> list[dict[str, Any]]:
     return [{"text": str(r["text"])[:300], "activation": round(float(r["activation"]), 3)} for _, r in ex.iterrows()]
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     q = tables.get("sae_quality")
     if q is None or q.empty:
         return []

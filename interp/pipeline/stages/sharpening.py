@@ -78,7 +78,7 @@ def _expression(ctx: Context, unit: Unit, inputs: Inputs, reference: Any, meta: 
                             n_permutations=s.n_permutations, seed=seed).assign(seed=seed)
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     sharp = tables.get("sharpening")
     if sharp is None or sharp.empty:
         return []

@@ -152,11 +152,12 @@ def ablation_lines(ab: pd.DataFrame | None, title: str) -> list[str]:
     return lines
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     lines: list[str] = []
     dr = tables.get("dose_response")
     if dr is not None and len(dr):
-        lines.append("steering: rate by alpha, persona direction vs random directions (their range)")
+        lines.append(f"steering: rate by alpha, the persona direction ({config.steering.probe} probe on the organism's "
+                     "capture) vs random directions of equal norm (their range)")
         for (fm, seed, ck, hook), part in dr.groupby(["failure_mode", "seed", "checkpoint", "hook"], sort=False):
             lines.append(f"  {fm}/s{int(seed)} · {'the organism' if ck == 'before' else ck} · {hook}")
             for a, g in part.groupby("alpha"):
@@ -166,7 +167,7 @@ def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
                     lines.append(f"    alpha {a:+.3f}: {p['rate']:.3f} [{p['rate_low']:.3f}, {p['rate_high']:.3f}] "
                                  f"(KL {p['kl']:.3f}{'' if p['coherent'] else ', over budget'}) vs random "
                                  f"{_span(rnd['rate'], '.3f')}")
-    return lines + ablation_lines(tables.get("ablation"), "ablation")
+    return lines + ablation_lines(tables.get("ablation"), f"ablation of the {config.steering.probe} direction")
 
 
 SPEC = register_stage(StageSpec(

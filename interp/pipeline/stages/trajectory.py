@@ -90,7 +90,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
                              epochs=[e for e, _ in epochs])
 
 
-def summary(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     beh = tables.get("behaviour_trajectory")
     if beh is None or beh.empty:
         return []
