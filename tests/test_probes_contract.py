@@ -1,4 +1,4 @@
-"""Every public probes estimator passes scikit-learn's own estimator checks, with no expected failures.
+"""Every registered probe and public estimator passes scikit-learn's estimator checks, no expected failures.
 
 The only deviation allowed is one the estimator declares in ``__sklearn_tags__`` with its reason:
 the probes are binary classifiers (``classifier_tags.multi_class = False``), and scikit-learn then
@@ -18,16 +18,17 @@ from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import probes
-from probes import DiffMeansProbe, LogisticProbe, PairedPCAProbe, ShrinkageLDAProbe
+from probes import LogisticProbe
+from probes.registry import make_probe, probe_names
 
-ESTIMATORS = [
-    DiffMeansProbe(),
-    LogisticProbe(),
-    LogisticProbe(Cs=1.0),  # a single C: no internal cross-validation
+# Every registered probe (so a newly registered one is checked without editing this file), and
+# the LogisticProbe variants that take other code paths: one C (no inner CV), the torch backend.
+_CANDIDATES = [
+    *(make_probe(name) for name in probe_names()),
+    LogisticProbe(Cs=1.0),
     LogisticProbe(backend="torch", device="cpu"),
-    ShrinkageLDAProbe(),
-    PairedPCAProbe(),
 ]
+ESTIMATORS = list({repr(e): e for e in _CANDIDATES}.values())
 
 
 @parametrize_with_checks(ESTIMATORS)
@@ -43,6 +44,7 @@ def test_every_public_estimator_is_checked() -> None:
         if isinstance(getattr(probes, name), type) and issubclass(getattr(probes, name), BaseEstimator)
     }
     assert public == {type(e).__name__ for e in ESTIMATORS}
+    assert len(ESTIMATORS) == 6  # diffmeans, logistic (= logistic_sklearn), lda, paired_pca, 2 variants
     assert not issubclass(probes.BatchedLogisticCV, BaseEstimator)
     backends = {e.backend for e in ESTIMATORS if isinstance(e, LogisticProbe)}
     assert backends == {"sklearn", "torch"}
