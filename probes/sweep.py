@@ -39,7 +39,6 @@ CONTROL_SHUFFLED = "control:shuffled"
 CONTROL_RANDOM = "control:random_direction"
 
 
-
 def __getattr__(name: str) -> Any:
     """``METHODS``, deprecated: a read-only view {probe name: factory} of :mod:`probes.registry`."""
     if name == "METHODS":
@@ -165,7 +164,7 @@ def sweep(
         class 1 projects higher on the training fold).
     Cs, inner_cv, random_state : given to every probe with a ``Cs``, ``cv`` or ``random_state``
         parameter (the logistic probes: C grid and internal folds), and to batched fast paths.
-    device : torch device for ``"logistic"`` (``None``: CUDA when available).
+    device : torch device of batched fast paths (``"logistic"``; ``None``: CUDA when available).
     return_scores : also return the out-of-fold scores as a tidy frame
         (hook, layer, method, fold, example, y, score) for :func:`summarize`.
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import sparse
+from sklearn.utils._param_validation import InvalidParameterError
 
 from probes import (
     BatchedLogisticCV,
@@ -97,8 +99,6 @@ def test_not_fitted_and_bad_params() -> None:
 
     with pytest.raises(NotFittedError):
         DiffMeansProbe().predict(X)
-    from sklearn.utils._param_validation import InvalidParameterError
-
     with pytest.raises(InvalidParameterError, match=r"'backend' parameter of LogisticProbe must be a str among"):
         LogisticProbe(backend="jax").fit(X, Y)
     with pytest.raises(InvalidParameterError, match=r"'Cs' parameter of LogisticProbe must be"):
@@ -119,8 +119,6 @@ def test_not_fitted_and_bad_params() -> None:
     with pytest.raises(ValueError, match="Complex data not supported"):
         DiffMeansProbe().fit(torch.tensor(X, dtype=torch.complex64), Y)
     with pytest.raises(TypeError, match="Sparse data was passed"):
-        from scipy import sparse
-
         DiffMeansProbe().fit(sparse.csr_matrix(X), Y)
 
 
