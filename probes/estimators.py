@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from probes._validation import check_choice, check_groups, check_n_features, check_X, check_X_y
+from probes._validation import validate_fit, validate_predict
 from probes.torch_logistic import DEFAULT_CS, BatchedLogisticCV, inner_splits
 
 __all__ = ["DiffMeansProbe", "LogisticProbe", "PairedPCAProbe", "ShrinkageLDAProbe"]
@@ -47,16 +49,22 @@ def _sigmoid(z: NDArray[np.float64]) -> NDArray[np.float64]:
 class _LinearProbe(ClassifierMixin, BaseEstimator):
     """Shared prediction code: a fitted linear score ``X @ coef_ + intercept_``."""
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
+
     coef_: NDArray[np.float64]
     intercept_: float
     classes_: NDArray[Any]
     n_features_in_: int
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Binary only: a probe is one direction from class 0 to class 1; fit raises
+        # "Only binary classification is supported" when y holds more than two classes.
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def _check_predict_X(self, X: Any) -> NDArray[Any]:
-        check_is_fitted(self, ["coef_", "intercept_"])
-        arr = check_X(X)
-        check_n_features(self.n_features_in_, arr, what=f"{type(self).__name__} (fitted)")
-        return arr
+        return validate_predict(self, X, ["coef_", "intercept_"])
 
     def decision_function(self, X: Any) -> NDArray[np.float64]:
         """Score per example, larger for ``classes_[1]``; the decision threshold is 0."""
@@ -79,8 +87,7 @@ class _LinearProbe(ClassifierMixin, BaseEstimator):
         return np.asarray(arr.astype(np.float64, copy=False) @ self.direction_)
 
     def _set_fitted(self, X: NDArray[Any], classes: NDArray[Any]) -> None:
-        self.classes_ = classes
-        self.n_features_in_ = int(X.shape[1])
+        self.classes_ = classes  # n_features_in_ is set by validate_data
         self.n_examples_ = int(X.shape[0])
 
     def _calibrate_projection(self, X: NDArray[Any], y01: NDArray[np.float64]) -> None:
@@ -109,10 +116,10 @@ class DiffMeansProbe(_LinearProbe):
     def __init__(self) -> None:
         pass
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, groups: Any = None) -> DiffMeansProbe:
         """Fit on activations ``X`` (n, d) and binary labels ``y``; ``groups`` is accepted and ignored."""
-        arr, y_arr, classes = check_X_y(X, y)
-        check_groups(groups, arr.shape[0])
+        arr, y_arr, classes, _ = validate_fit(self, X, y, groups)
         y01 = (y_arr == classes[1]).astype(np.float64)
         Xd = arr.astype(np.float64, copy=False)
         self.raw_direction_ = Xd[y01 == 1].mean(0) - Xd[y01 == 0].mean(0)
@@ -132,7 +139,19 @@ class LogisticProbe(_LinearProbe):
 
     ``backend="torch"`` solves the same problem with :class:`~probes.torch_logistic.BatchedLogisticCV`
     (on ``device``; ``None`` = CUDA if available); ``backend="sklearn"`` uses scikit-learn.
+    ``n_iter_`` is the largest number of solver iterations of any of the fits (inner CV included).
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "Cs": [Interval(Real, 0, None, closed="neither"), "array-like"],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "standardize": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "backend": [StrOptions({"sklearn", "torch"})],
+        "device": [str, torch.device, None],
+        "random_state": [Interval(Integral, 0, None, closed="left"), None],
+    }
 
     def __init__(
         self,
@@ -142,7 +161,7 @@ class LogisticProbe(_LinearProbe):
         max_iter: int = 1000,
         tol: float = 1e-4,
         backend: str = "sklearn",
-        device: str | None = None,
+        device: str | torch.device | None = None,
         random_state: int | None = 0,
     ) -> None:
         self.Cs = Cs
@@ -154,11 +173,10 @@ class LogisticProbe(_LinearProbe):
         self.device = device
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, groups: Any = None) -> LogisticProbe:
         """Fit on activations ``X`` (n, d) and labels ``y``; ``groups`` (prompt ids) keep internal folds group-aware."""
-        check_choice(self.backend, ("sklearn", "torch"), name="backend")
-        arr, y_arr, classes = check_X_y(X, y)
-        g = check_groups(groups, arr.shape[0])
+        arr, y_arr, classes, g = validate_fit(self, X, y, groups)
         y01 = (y_arr == classes[1]).astype(np.float64)
         Cs = np.atleast_1d(np.asarray(self.Cs, dtype=np.float64))
         if Cs.ndim != 1 or Cs.size == 0 or not (Cs > 0).all():
@@ -175,6 +193,7 @@ class LogisticProbe(_LinearProbe):
                 random_state=self.random_state,
             ).fit(arr[None], y01, g)
             self.coef_, self.intercept_, self.C_ = m.coef_[0], float(m.intercept_[0]), float(m.C_[0])
+            self.n_iter_ = int(m.n_iter_)
         else:
             Xd = arr.astype(np.float64, copy=False)
             if self.standardize:
@@ -187,6 +206,7 @@ class LogisticProbe(_LinearProbe):
             if Cs.size == 1:
                 lr: Any = LogisticRegression(C=float(Cs[0]), max_iter=self.max_iter, tol=self.tol).fit(Z, yi)
                 self.C_ = float(Cs[0])
+                self.n_iter_ = int(np.max(lr.n_iter_))
             else:
                 folds = inner_splits(y01, g, n_splits=self.cv, random_state=self.random_state)
                 lr = LogisticRegressionCV(
@@ -199,6 +219,7 @@ class LogisticProbe(_LinearProbe):
                     use_legacy_attributes=False,
                 ).fit(Z, yi)
                 self.C_ = float(np.ravel(lr.C_)[0])
+            self.n_iter_ = int(np.max(lr.n_iter_))
             self.coef_ = lr.coef_[0] / scale
             self.intercept_ = float(lr.intercept_[0] - self.coef_ @ mean)
         self.raw_direction_ = np.asarray(self.coef_, dtype=np.float64)
@@ -212,17 +233,17 @@ class ShrinkageLDAProbe(_LinearProbe):
     ``direction_ ∝ Σ_shrunk^{-1} (mean_1 - mean_0)``; ``raw_direction_`` is that vector.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "shrinkage": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+    }
+
     def __init__(self, shrinkage: float | str = "auto") -> None:
         self.shrinkage = shrinkage
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, groups: Any = None) -> ShrinkageLDAProbe:
         """Fit on activations ``X`` (n, d) and binary labels ``y``; ``groups`` is accepted and ignored."""
-        arr, y_arr, classes = check_X_y(X, y)
-        check_groups(groups, arr.shape[0])
-        if not (
-            self.shrinkage == "auto" or (isinstance(self.shrinkage, float | int) and 0 <= self.shrinkage <= 1)
-        ):
-            raise ValueError(f"shrinkage must be 'auto' or a float in [0, 1]; got {self.shrinkage!r}")
+        arr, y_arr, classes, _ = validate_fit(self, X, y, groups)
         y01 = (y_arr == classes[1]).astype(int)
         lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=self.shrinkage).fit(
             arr.astype(np.float64, copy=False), y01
@@ -251,13 +272,17 @@ class PairedPCAProbe(_LinearProbe):
     still consistent, if noisier, for unpaired data (e.g. inside ``cross_val_score``).
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, n_components: int = 1) -> None:
         self.n_components = n_components
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, groups: Any = None) -> PairedPCAProbe:
         """Fit on activations ``X`` (n, d), labels ``y`` and optional pair/prompt ids ``groups``."""
-        arr, y_arr, classes = check_X_y(X, y)
-        g = check_groups(groups, arr.shape[0])
+        arr, y_arr, classes, g = validate_fit(self, X, y, groups)
         Xd = arr.astype(np.float64, copy=False)
         pos = y_arr == classes[1]
         if g is None:
@@ -271,7 +296,8 @@ class PairedPCAProbe(_LinearProbe):
             bad = int(((n1 == 0) | (n0 == 0)).sum())
             if bad:
                 raise ValueError(
-                    f"PairedPCAProbe needs both classes in every group; {bad} of {uniq.size} groups have only one"
+                    f"PairedPCAProbe needs both classes in every group; {bad} of {uniq.size} groups have only "
+                    "one (pass the prompt ids as groups, or drop the unpaired rows)"
                 )
             s1 = np.zeros((uniq.size, Xd.shape[1]))
             s0 = np.zeros_like(s1)

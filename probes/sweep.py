@@ -5,8 +5,9 @@ activation store (a mapping ``hook_name -> [n, d]`` array/tensor, or an ``[L, n,
 with shared stratified (group-aware) outer folds, plus the built-in controls
 (``control:shuffled`` = the same method trained and tested on shuffled labels,
 ``control:random_direction`` = a random unit direction, signed on the training fold), and
-returns a tidy :class:`pandas.DataFrame` with one row per (hook, method, fold). The logistic
-method is fitted for all hooks of one width at once with the batched torch solver.
+returns a tidy :class:`pandas.DataFrame` with one row per (hook, method, fold). Methods are
+probe names of :mod:`probes.registry`; a probe with a batched fast path (``"logistic"``: the
+batched torch solver) is fitted for all hooks of one width at once.
 :func:`summarize` turns the per-fold table and the out-of-fold scores into one row per
 (hook, method) with bootstrap confidence intervals and permutation p-values.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -26,25 +27,28 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 
 from probes._validation import check_binary_labels, check_finite, check_groups
-from probes.estimators import DiffMeansProbe, LogisticProbe, PairedPCAProbe, ShrinkageLDAProbe
 from probes.evaluation import Split, accuracy, auroc, bootstrap_ci, make_splits, permutation_pvalue
-from probes.torch_logistic import DEFAULT_CS, BatchedLogisticCV, resolve_device
+from probes.registry import BatchedFitter, fit_estimator, get_probe, make_probe, probe_names
+from probes.torch_logistic import DEFAULT_CS, resolve_device
 
-__all__ = ["CONTROL_RANDOM", "CONTROL_SHUFFLED", "METHODS", "parse_layer", "summarize", "sweep"]
+__all__ = ["CONTROL_RANDOM", "CONTROL_SHUFFLED", "parse_layer", "summarize", "sweep"]
 
 logger = logging.getLogger(__name__)
 
 CONTROL_SHUFFLED = "control:shuffled"
 CONTROL_RANDOM = "control:random_direction"
 
-#: Per-layer estimators by method name ("logistic" is handled by the batched torch solver).
-METHODS: dict[str, Callable[[], Any]] = {
-    "diffmeans": DiffMeansProbe,
-    "logistic": LogisticProbe,
-    "logistic_sklearn": LogisticProbe,
-    "lda": ShrinkageLDAProbe,
-    "paired_pca": PairedPCAProbe,
-}
+
+def __getattr__(name: str) -> Any:
+    """``METHODS``, deprecated: a read-only view {probe name: factory} of :mod:`probes.registry`."""
+    if name == "METHODS":
+        import types
+        import warnings
+
+        warnings.warn("probes.sweep.METHODS is deprecated; use probes.registry (probe_names, make_probe)",
+                      DeprecationWarning, stacklevel=2)
+        return types.MappingProxyType({k: get_probe(k).factory for k in probe_names()})
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _LAYER_RE = re.compile(r"(?:^|[._/])(?:blocks|layers|layer|h|block)[._/](\d+)(?:[._/]|$)")
 
@@ -153,13 +157,14 @@ def sweep(
     y : labels ``[n]``, two classes (0 = aligned, 1 = misaligned).
     groups : optional prompt ids ``[n]``; folds are then group-aware (a prompt's answers never
         straddle train and test), internal CV too, and the shuffled control permutes within groups.
-    methods : any of ``"diffmeans"``, ``"logistic"`` (batched torch, all hooks at once),
-        ``"logistic_sklearn"``, ``"lda"``, ``"paired_pca"``.
+    methods : probe names of :mod:`probes.registry`; built in: ``"diffmeans"``, ``"logistic"``
+        (batched torch, all hooks at once), ``"logistic_sklearn"``, ``"lda"``, ``"paired_pca"``.
     controls : any of ``"shuffled"`` (``control_method`` trained and tested on shuffled labels)
         and ``"random_direction"`` (a seeded random unit direction per hook and fold, signed so that
         class 1 projects higher on the training fold).
-    Cs, inner_cv : C grid and internal folds of the logistic methods.
-    device : torch device for ``"logistic"`` (``None``: CUDA when available).
+    Cs, inner_cv, random_state : given to every probe with a ``Cs``, ``cv`` or ``random_state``
+        parameter (the logistic probes: C grid and internal folds), and to batched fast paths.
+    device : torch device of batched fast paths (``"logistic"``; ``None``: CUDA when available).
     return_scores : also return the out-of-fold scores as a tidy frame
         (hook, layer, method, fold, example, y, score) for :func:`summarize`.
 
@@ -177,14 +182,15 @@ def sweep(
     y_arr, classes = check_binary_labels(y, n)
     y01 = (y_arr == classes[1]).astype(np.float64)
     g = check_groups(groups, n)
-    unknown = [m for m in methods if m not in METHODS]
+    names = probe_names()
+    unknown = [m for m in methods if m not in names]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(METHODS)}")
+        raise ValueError(f"unknown method(s) {unknown}; expected some of {sorted(names)} (probes.registry)")
     unknown = [c for c in controls if c not in ("shuffled", "random_direction")]
     if unknown:
         raise ValueError(f"unknown control(s) {unknown}; expected 'shuffled' and/or 'random_direction'")
-    if "shuffled" in controls and control_method not in METHODS:
-        raise ValueError(f"control_method must be one of {sorted(METHODS)}; got {control_method!r}")
+    if "shuffled" in controls and control_method not in names:
+        raise ValueError(f"control_method must be one of {sorted(names)}; got {control_method!r}")
     splits = make_splits(y01, g, n_splits=n_splits, random_state=random_state)
     rng = np.random.default_rng(random_state)
 
@@ -230,21 +236,19 @@ def sweep(
                 )
 
     def run_method(method: str, labels: NDArray[np.float64], name: str) -> None:
-        if method == "logistic":
-            for hook, fold_scores, secs in _batched_logistic(
-                store, labels, g, splits, Cs, inner_cv, random_state, device
-            ):
+        spec = get_probe(method)
+        if spec.fit_batched is not None:
+            batched = _batched(spec.fit_batched, store, labels, g, splits, Cs, inner_cv, random_state, device)
+            for hook, fold_scores, secs in batched:
                 record(hook, name, labels, fold_scores, secs)
             return
-        proto = METHODS[method]()
-        if method == "logistic_sklearn":
-            proto.set_params(Cs=tuple(Cs), cv=inner_cv, random_state=random_state)
+        proto = make_probe(method, Cs=tuple(Cs), cv=inner_cv, random_state=random_state)
         for hook, X in store.items():
             Xn = X.numpy()
             t0 = time.perf_counter()
             fold_scores = []
             for tr, te in splits:
-                est = clone(proto).fit(Xn[tr], labels[tr], None if g is None else g[tr])
+                est = fit_estimator(clone(proto), Xn[tr], labels[tr], None if g is None else g[tr])
                 fold_scores.append(est.decision_function(Xn[te]))
             record(hook, name, labels, fold_scores, time.perf_counter() - t0)
 
@@ -279,7 +283,8 @@ def sweep(
     return table
 
 
-def _batched_logistic(
+def _batched(
+    fit_batched: BatchedFitter,
     store: Mapping[str, torch.Tensor],
     y01: NDArray[np.float64],
     groups: NDArray[Any] | None,
@@ -289,7 +294,7 @@ def _batched_logistic(
     random_state: int,
     device: str | torch.device | None,
 ) -> list[tuple[str, list[NDArray[np.float64]], float]]:
-    """Batched logistic per width class of hooks: ``[(hook, per-fold test logits, seconds)]``."""
+    """A probe's batched fast path per width class of hooks: ``[(hook, per-fold test scores, seconds)]``."""
     dev = resolve_device(device)
     by_d: dict[int, list[str]] = {}
     for hook, X in store.items():
@@ -301,8 +306,8 @@ def _batched_logistic(
         per_fold: list[NDArray[np.float64]] = []
         for tr, te in splits:
             tr_t = torch.as_tensor(tr, device=dev)
-            model = BatchedLogisticCV(Cs=tuple(Cs), cv=inner_cv, device=dev, random_state=random_state)
-            model.fit(X_all.index_select(1, tr_t), y01[tr], None if groups is None else groups[tr])
+            model = fit_batched(X_all.index_select(1, tr_t), y01[tr], None if groups is None else groups[tr],
+                                random_state=random_state, device=dev, Cs=tuple(Cs), cv=inner_cv)
             Xte = X_all.index_select(1, torch.as_tensor(te, device=dev)).double()
             coef = torch.as_tensor(model.coef_, device=dev)
             logits = (

@@ -231,11 +231,19 @@ def _as_batch(X: Any, device: torch.device, dtype: torch.dtype, name: str = "X")
     if arr.ndim != 3:
         raise ValueError(f"{name} must have shape (L, n, d) or (n, d); got {arr.shape}")
     check_finite(arr, name=name)
+    if not arr.flags.writeable:  # e.g. a read-only memmap: torch cannot share it
+        arr = np.array(arr, order="K")
     return torch.as_tensor(arr, device=device).to(dtype)
 
 
 class BatchedLogisticCV:
     """L2 logistic regression for ``L`` layers at once, C chosen per layer by internal CV.
+
+    Not a scikit-learn estimator, on purpose: it fits a batch of ``L`` models sharing ``y`` from
+    ``[L, n, d]`` input (``coef_`` is ``[L, d]``, ``decision_function`` takes ``[L, m, d]``), which
+    the scikit-learn contract (one model, ``X`` of shape ``(n_samples, n_features)``) does not
+    describe. Its scikit-learn face is ``LogisticProbe(backend="torch")`` (one layer, the same
+    solver), which passes ``check_estimator``.
 
     Equivalent, per layer, to ``make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=Cs,
     cv=<the same inner splits>, scoring="neg_log_loss"))``. Fit with ``X`` of shape ``[L, n, d]``

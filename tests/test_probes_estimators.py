@@ -151,3 +151,15 @@ def test_logistic_backends_agree(small: tuple[np.ndarray, ...]) -> None:
     assert sk.C_ == th.C_
     assert cosine(sk.coef_, th.coef_) > 0.999
     assert np.corrcoef(sk.decision_function(X), th.decision_function(X))[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_tensor_inputs_match_their_numpy_values_exactly(est: object, small: tuple[np.ndarray, ...]) -> None:
+    """Tensors are converted before scikit-learn's validation (np.asarray cannot read bfloat16):
+    a bf16 tensor fits exactly like the float32 array of its values, a float64 tensor like its array."""
+    X, y, g, _ = small
+    for t in (torch.tensor(X, dtype=torch.bfloat16), torch.tensor(X, dtype=torch.float64)):
+        ref = t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+        a, b = clone(est).fit(t, y, g), clone(est).fit(ref, y, g)
+        assert np.array_equal(a.direction_, b.direction_) and np.array_equal(a.coef_, b.coef_)
+        assert np.array_equal(a.decision_function(t), b.decision_function(ref))

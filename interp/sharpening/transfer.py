@@ -1,8 +1,9 @@
 """Directions per hook, cross-fitted scores, and transfer between checkpoints.
 
-This module owns how a direction is fitted (``diffmeans``: normalised class-mean difference;
-``logistic``: :class:`probes.BatchedLogisticCV`, all hooks of one width at once) and how held-out
-scores are produced. A direction fitted on one checkpoint and evaluated on another is the same
+This module owns how held-out scores are produced from directions; the directions themselves
+are fitted by name through :mod:`probes.registry` (any registered probe: ``diffmeans`` is the
+normalised class-mean difference, ``logistic`` :class:`probes.BatchedLogisticCV` on all hooks of
+one width at once, on CPU). A direction fitted on one checkpoint and evaluated on another is the same
 operation as ordinary cross-fitting with two different activation sets:
 
 - rows aligned (both stores hold the same examples): fit on checkpoint A's training folds, score
@@ -23,11 +24,13 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from interp.sharpening.metrics import auroc, unit
-from probes import BatchedLogisticCV, make_splits
+from interp.sharpening.metrics import auroc
+from probes import make_splits
+from probes import registry as probe_registry
 
 FloatArray = NDArray[np.float64]
 Split = tuple[NDArray[np.intp], NDArray[np.intp]]
+#: The probes the sharpening tables fit by default; every name in ``probes.registry.probe_names()`` works here.
 PROBE_METHODS = ("diffmeans", "logistic")
 
 
@@ -41,28 +44,12 @@ def fit_directions(
     acts: Mapping[str, Any], y: Any, groups: Any = None, *, method: str = "diffmeans", rows: Any = None,
     random_state: int = 0,
 ) -> dict[str, FloatArray]:
-    """One unit direction (class 0 -> class 1) per hook, fitted on ``rows`` (default: all)."""
-    if method not in PROBE_METHODS:
-        raise ValueError(f"method must be one of {PROBE_METHODS}; got {method!r}")
+    """One unit direction (class 0 -> class 1) per hook, fitted on ``rows`` (default: all).
+
+    ``method`` is a probe name of :mod:`probes.registry`; fast paths run on CPU.
+    """
     y1 = np.asarray(y).astype(np.int64)
-    r = np.arange(y1.shape[0]) if rows is None else np.asarray(rows)
-    if method == "diffmeans":
-        out = {}
-        for h, X in acts.items():
-            Xr = _np(X)[r]
-            out[h] = unit(Xr[y1[r] == 1].mean(0) - Xr[y1[r] == 0].mean(0))
-        return out
-    g = None if groups is None else np.asarray(groups)[r]
-    out = {}
-    by_d: dict[int, list[str]] = {}
-    for h, X in acts.items():
-        by_d.setdefault(int(X.shape[1]), []).append(h)
-    for hooks in by_d.values():
-        stacked = torch.stack([torch.as_tensor(_np(acts[h])[r], dtype=torch.float32) for h in hooks])
-        model = BatchedLogisticCV(device="cpu", random_state=random_state).fit(stacked, y1[r], g)
-        for i, h in enumerate(hooks):
-            out[h] = unit(np.asarray(model.coef_[i], dtype=np.float64))
-    return out
+    return probe_registry.fit_directions(method, acts, y1, groups, rows=rows, random_state=random_state, device="cpu")
 
 
 def _standardise(proj_train: FloatArray, y_train: NDArray[np.int64], proj_test: FloatArray) -> FloatArray:
