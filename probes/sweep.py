@@ -39,17 +39,6 @@ CONTROL_SHUFFLED = "control:shuffled"
 CONTROL_RANDOM = "control:random_direction"
 
 
-def __getattr__(name: str) -> Any:
-    """``METHODS``, deprecated: a read-only view {probe name: factory} of :mod:`probes.registry`."""
-    if name == "METHODS":
-        import types
-        import warnings
-
-        warnings.warn("probes.sweep.METHODS is deprecated; use probes.registry (probe_names, make_probe)",
-                      DeprecationWarning, stacklevel=2)
-        return types.MappingProxyType({k: get_probe(k).factory for k in probe_names()})
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 _LAYER_RE = re.compile(r"(?:^|[._/])(?:blocks|layers|layer|h|block)[._/](\d+)(?:[._/]|$)")
 
 

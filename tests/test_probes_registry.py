@@ -176,16 +176,10 @@ def test_builtin_fast_paths_keep_the_sharpening_arithmetic() -> None:
     assert cosine(lg["blocks.1.hook_resid_post"], u) > 0.8
 
 
-def test_make_probe_forwards_only_known_parameters_and_methods_alias_is_live(
-    median_probe: registry.ProbeSpec,
-) -> None:
+def test_make_probe_forwards_only_known_parameters(median_probe: registry.ProbeSpec) -> None:
     assert registry.make_probe("logistic_sklearn", Cs=(1.0,), cv=4, unknown=1).get_params()["Cs"] == (1.0,)
     assert registry.make_probe("diffmeans", Cs=(1.0,)).get_params() == {}
-    with pytest.warns(DeprecationWarning, match="probes.registry"):
-        from probes.sweep import METHODS
-    assert METHODS["median_diff"] is MedianDiffProbe and METHODS["lda"]().__class__.__name__ == "ShrinkageLDAProbe"
-    with pytest.raises(TypeError):
-        METHODS["x"] = MedianDiffProbe  # type: ignore[index]
+    assert isinstance(registry.make_probe("median_diff"), MedianDiffProbe) and "median_diff" in registry.probe_names()
     acts, y, _, _ = planted(n_prompts=10)
     with pytest.raises(ValueError, match="rows to fit on hold one class only"):
         fit_directions("diffmeans", acts, y, rows=np.arange(0, 20, 2))

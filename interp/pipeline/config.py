@@ -45,11 +45,11 @@ def _known(values: Sequence[str], allowed: Sequence[str], what: str) -> None:
 
 
 def _sharpening_probes(v: tuple[str, ...]) -> tuple[str, ...]:
-    from interp.sharpening.transfer import PROBE_METHODS
+    from probes.registry import probe_names
 
     if not v:
         raise ValueError("name at least one probe")
-    _known(v, PROBE_METHODS, "probes")
+    _known(v, probe_names(), "probes")  # the live registry: a registered probe counts
     return v
 
 
@@ -111,11 +111,9 @@ class ProbesSection(Section):
     @field_validator("methods")
     @classmethod
     def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from probes.sweep import METHODS
+        from probes.registry import probe_names
 
-        bad = [m for m in v if m not in METHODS]
-        if bad:
-            raise ValueError(f"unknown probe methods {bad}; expected some of {', '.join(sorted(METHODS))}")
+        _known(v, probe_names(), "probe methods")
         return v
 
 

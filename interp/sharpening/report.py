@@ -51,6 +51,7 @@ from interp.sharpening.transfer import (
     fold_directions,
 )
 from probes import parse_layer, permutation_pvalue
+from probes.registry import get_probe
 from probes.stats import (
     Estimate,
     benjamini_hochberg,
@@ -280,9 +281,8 @@ def sharpening_table(
         methods: probe directions (``diffmeans``, ``logistic``).
     """
     meta = dict(meta or {})
-    unknown = [m for m in methods if m not in PROBE_METHODS]
-    if unknown:
-        raise ValueError(f"unknown probe method(s) {unknown}; expected some of {PROBE_METHODS}")
+    for m in methods:
+        get_probe(m)  # an unknown name is an error that lists the registered probes
     cks = {name: as_acts(s, hooks) for name, s in stores.items()}
     first = next(iter(cks.values()))
     for name, ck in cks.items():

@@ -89,12 +89,12 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
 def fit_direction(ctx: Context, capture_store: Any, layer: int, organism_fingerprint: str) -> Any:
     """``steering.probe`` fitted at ``layer`` on a checkpoint's contrast capture, as a :class:`probes.Direction`."""
     import probes
-    from probes.sweep import METHODS as PROBES
+    from probes.registry import make_probe
 
     hook = f"blocks.{layer}.hook_resid_post"
     if hook not in capture_store.hooks:
         raise ValueError(f"steering.layer {layer}: {hook} is not captured (capture.hooks = {ctx.config.capture.hooks!r})")
-    probe = PROBES[ctx.config.steering.probe]().fit(capture_store.load(hook).numpy(), capture_store.labels())
+    probe = make_probe(ctx.config.steering.probe).fit(capture_store.load(hook).numpy(), capture_store.labels())
     return probes.Direction.from_estimator(probe, hook_point=hook, layer=layer, checkpoint_fingerprint=organism_fingerprint,
                                            train_fingerprint=str(capture_store.manifest["dataset"].get("fingerprint", "")))
 
