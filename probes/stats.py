@@ -52,6 +52,7 @@ __all__ = [
     "resample_clusters",
     "resample_rows",
     "resample_units",
+    "shuffle_within_groups",
     "unit",
 ]
 
@@ -156,6 +157,23 @@ def resample_clusters(groups: Any, n_boot: int, rng: np.random.Generator) -> lis
     members = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)]
     picks = resample_rows(len(members), n_boot, rng)
     return [np.concatenate([members[g] for g in pick]) for pick in picks]
+
+
+def shuffle_within_groups(y: Any, groups: Any, rng: np.random.Generator) -> NDArray[Any]:
+    """Labels permuted within each group (globally without groups): the shuffled-label control.
+
+    Within groups the pairing of examples to prompts is kept, so a probe on shuffled labels faces
+    the same prompt structure as the real one.
+    """
+    y_arr = np.asarray(y)
+    if groups is None:
+        return np.asarray(y_arr[rng.permutation(y_arr.shape[0])])
+    g = np.asarray(groups)
+    out = y_arr.copy()
+    for val in np.unique(g):
+        idx = np.flatnonzero(g == val)
+        out[idx] = y_arr[idx[rng.permutation(idx.size)]]
+    return out
 
 
 # ---- bootstrap estimates ------------------------------------------------------------------------

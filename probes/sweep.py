@@ -29,6 +29,7 @@ from sklearn.base import clone
 from probes._validation import check_binary_labels, check_finite, check_groups
 from probes.evaluation import Split, accuracy, auroc, bootstrap_ci, make_splits, permutation_pvalue
 from probes.registry import BatchedFitter, fit_estimator, get_probe, make_probe, probe_names
+from probes.stats import shuffle_within_groups
 from probes.torch_logistic import DEFAULT_CS, resolve_device
 
 __all__ = ["CONTROL_RANDOM", "CONTROL_SHUFFLED", "parse_layer", "summarize", "sweep"]
@@ -75,19 +76,6 @@ def _store(activations: Mapping[str, Any] | Any) -> dict[str, torch.Tensor]:
             f"activations must be a mapping hook_name -> [n, d] array or an [L, n, d] array; got shape {tuple(t.shape)}"
         )
     return {f"layer.{i}": _to_tensor(t[i], f"layer.{i}") for i in range(t.shape[0])}
-
-
-def _shuffle_labels(
-    y01: NDArray[np.float64], groups: NDArray[Any] | None, rng: np.random.Generator
-) -> NDArray[np.float64]:
-    """Permute labels globally, or within each group when groups are given (keeps pair structure)."""
-    if groups is None:
-        return y01[rng.permutation(y01.shape[0])]
-    out = y01.copy()
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        out[idx] = y01[idx[rng.permutation(idx.size)]]
-    return out
 
 
 @overload
@@ -244,7 +232,7 @@ def sweep(
     for method in methods:
         run_method(method, y01, method)
     if "shuffled" in controls:
-        run_method(control_method, _shuffle_labels(y01, g, rng), CONTROL_SHUFFLED)
+        run_method(control_method, shuffle_within_groups(y01, g, rng), CONTROL_SHUFFLED)
     if "random_direction" in controls:
         for hook, X in store.items():
             Xn = X.numpy().astype(np.float64)

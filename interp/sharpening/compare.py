@@ -116,20 +116,6 @@ def random_unit_vectors(d: int, k: int, seed: int = 0) -> FloatArray:
     return np.asarray(v / np.linalg.norm(v, axis=1, keepdims=True))
 
 
-def shuffle_within_groups(y: Any, groups: Any, seed: int = 0) -> NDArray[np.int64]:
-    """Labels permuted within each group (or globally without groups): the shuffled-label control."""
-    y1 = np.asarray(y).astype(np.int64)
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        return np.asarray(rng.permutation(y1))
-    g = np.asarray(groups)
-    out = y1.copy()
-    for val in np.unique(g):
-        idx = np.flatnonzero(g == val)
-        out[idx] = y1[idx[rng.permutation(idx.size)]]
-    return out
-
-
 def paired_bootstrap_refit(
     metric: ScoreMetric, Xa: Any, Xb: Any, y: Any, groups: Any, splits: Any, *, n_boot: int = 1000,
     alpha: float = 0.05, seed: int = 0,

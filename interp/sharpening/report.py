@@ -62,6 +62,7 @@ from probes.stats import (
     paired_indices,
     percentile_intervals,
     resample_units,
+    shuffle_within_groups,
 )
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def checkpoint_rows(
         for key, est in _bootstrap_concentration(X, None, ck.y, ck.groups, max(50, n_boot // 5), seed).items():
             rows.append(_row(name, meta, h, "data", key, est, n))
     if controls:
-        y_shuf = compare.shuffle_within_groups(ck.y, ck.groups, seed=seed)
+        y_shuf = shuffle_within_groups(ck.y, ck.groups, np.random.default_rng(seed))
         shuf_dirs = fold_directions(ck.acts, y_shuf, ck.groups, splits, method="diffmeans", random_state=seed)
         shuf = apply_fold_directions(shuf_dirs, ck.acts, y_shuf, splits)
         for i, (h, X) in enumerate(ck.acts.items()):
