@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from probes import stats
 from probes._validation import as_float_array
 
 __all__ = ["Direction", "Subspace", "cosine", "fingerprint", "stack"]
@@ -258,7 +259,7 @@ def cosine(a: Direction | Any, b: Direction | Any, *, align_sign: bool = False) 
         raise ValueError(
             f"cannot compare directions of different dimension: d={ua.shape[0]} vs d={ub.shape[0]}"
         )
-    c = float(np.clip(ua @ ub, -1.0, 1.0))
+    c = float(np.clip(stats.cosine(ua, ub), -1.0, 1.0))
     return abs(c) if align_sign else c
 
 
