@@ -135,7 +135,9 @@ def groups(frame: pd.DataFrame, cols: Sequence[str]) -> Iterator[tuple[str, dict
     for key, part in frame.groupby(present, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         values = {c: str(k) for c, k in zip(present, key, strict=True)}
-        yield " · ".join(v for v in values.values() if v not in ("", "nan", "-")), values, part
+        shown = [f"seed {v}" if c == "seed" else f"judge {v}" if c == "judge" else v for c, v in values.items()
+                 if v not in ("", "nan", "-", "-1")]
+        yield " · ".join(shown), values, part
 
 
 def flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:

@@ -125,8 +125,7 @@ def _dose(dr: pd.DataFrame, page: Page, probe: str) -> list[str]:
              "there) vs random directions of equal norm (grey dashed); bands are bootstrap 95% intervals; "
              "× marks strengths over the KL budget (incoherent).</p>"]
     for title, values, part in groups(dr, ("failure_mode", "seed", "hook", "checkpoint", "judge")):
-        judge = f" (judge: {part['judge'].iloc[0]})" if "judge" in part else ""
-        parts.append(page.figure(dose_response_figure(part, f"Steering{' — ' + title if title else ''}{judge}"),
+        parts.append(page.figure(dose_response_figure(part, f"Steering{' — ' + title if title else ''}"),
                                  f"dose-{title}"))
         persona = part[~part["direction"].map(P.is_control)].sort_values("alpha")
         rand = part[part["direction"].map(P.is_control)]
