@@ -149,7 +149,7 @@ def test_the_header_names_every_checkpoint(page: tuple[Path, str]) -> None:
 
 def _answer_traces(text: str, fm: str) -> dict[tuple[str, str], dict[str, Any]]:
     """(panel axis, row label) -> trace of the answer figure of one organism."""
-    traces = plots(text)[f"fig-answer-{fm}-s{SEED}"]
+    traces = plots(text)[f"fig-answer-{fm}"]
     return {(t.get("xaxis", "x"), t["y"][0]): t for t in traces if t.get("mode") == "markers"}
 
 
@@ -189,11 +189,30 @@ def test_the_answer_figure_shows_the_tables_numbers(page: tuple[Path, str]) -> N
         assert f"layer {layer} (<code>{hook[0]}</code>)" in answer
 
 
+def test_several_seeds_share_their_failure_modes_figure(tiny_dashboard_run: Path, tmp_path: Path) -> None:
+    run = copy_run(tiny_dashboard_run, tmp_path)
+    for name in ("behaviour", "sharpening", "ablation", "dose_response", "direction_selection"):
+        t = pd.read_parquet(run / f"{name}.parquet")
+        other = t[t["seed"] == SEED].assign(seed=SEED + 1)  # a second organism per failure mode (same numbers)
+        if name == "ablation":
+            other = other.assign(removed=other["removed"] + 0.25)
+        pd.concat([t, other], ignore_index=True).to_parquet(run / f"{name}.parquet")
+        (run / f"{name}.csv").unlink()
+    text = build_dashboard(run).read_text(encoding="utf-8")
+    assert len(PLOT_DIV.findall(section_of(text, "answer"))) == 2  # still one figure per failure mode
+    got = _answer_traces(text, "sycophancy")
+    ab = pd.read_parquet(run / "ablation.parquet")
+    for seed in (SEED, SEED + 1):
+        want = ab[(ab["failure_mode"] == "sycophancy") & (ab["seed"] == seed) & (ab["checkpoint"] == "after:bct")
+                  & (ab["direction"] == "ablated:persona")]["removed"].iloc[0]
+        assert got[("x3", f"bct · seed {seed}")]["x"][0] == pytest.approx(want)
+
+
 def test_random_directions_are_a_range_never_an_average(page: tuple[Path, str], tmp_path: Path) -> None:
     run, text = page
     ab = pd.read_parquet(run / "ablation.parquet")
     for fm in ORGANISMS:
-        traces = plots(text)[f"fig-answer-{fm}-s{SEED}"]
+        traces = plots(text)[f"fig-answer-{fm}"]
         band = next(t for t in traces if t["name"].startswith("random directions"))
         segments = [band["x"][i:i + 2] for i in range(0, len(band["x"]), 3)]
         labels = [band["y"][i] for i in range(0, len(band["y"]), 3)]

@@ -74,7 +74,8 @@ def answer_layer(run: RunData, failure_mode: str, seed: int, probe: str) -> Laye
     if dr is not None and "hook" in dr and dr["hook"].nunique() == 1:
         hook = str(dr["hook"].iloc[0])
         how = ("selected on held-out prompts (steering.layer: auto)" if sel is not None and "selected" in sel
-               and sel["selected"].astype(bool).any() else "steering.layer")
+               and sel["selected"].astype(bool).any()
+               else f"steering.layer = {config_value(run.manifest, 'steering', 'layer', '?')}")
         return Layer(hook, hook_layer(hook), f"the layer of the direction steered and ablated ({how})")
     if sel is not None and "selected" in sel and sel["selected"].astype(bool).any():
         hook = str(sel[sel["selected"].astype(bool)]["hook"].iloc[0])

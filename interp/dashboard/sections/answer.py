@@ -37,7 +37,8 @@ def _values(part: pd.DataFrame, col: str) -> list[float | None]:
 
 
 def answer_figure(rows: pd.DataFrame, title: str, palette: P.Palette) -> go.Figure:
-    """Three panels sharing the rows (reference on top, methods, controls last); zero lines; in the causal
+    """One failure mode: three panels sharing the rows (reference on top, methods, controls last, each seed's
+    rows together); zero lines; in the causal
     panel each row's random directions as a grey range (min..max) behind the direction's point."""
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[p[3] for p in PANELS])
@@ -116,10 +117,13 @@ def render(run: RunData, page: Page) -> str:
              "intervals. Controls: the control methods (grey), zero lines, the random directions' range (grey band, "
              "min..max over directions); the top row (diamond) is the organism against the base model "
              "(before − base; ablation in before).</p>", "<p>Sharpening is read at:</p>" + _layer_note(layers)]
-    for (fm, seed), part in rows.groupby(["failure_mode", "seed"], sort=False):
-        title = f"{organism_label(fm, seed)}: what consistency training did"
-        parts.append(page.figure(answer_figure(part.reset_index(drop=True), title, page.palette),
-                                 f"answer-{fm}-s{seed}"))
+    for fm, part in rows.groupby("failure_mode", sort=False):  # one figure per failure mode, its seeds as rows
+        seeds = list(dict.fromkeys(part["seed"]))
+        if len(seeds) > 1:
+            part = part.assign(row=[f"{r} · seed {s}" for r, s in zip(part["row"], part["seed"], strict=True)])
+        who = organism_label(fm, seeds[0]) if len(seeds) == 1 else f"{fm} · seeds {', '.join(map(str, seeds))}"
+        title = f"{who}: what consistency training did"
+        parts.append(page.figure(answer_figure(part.reset_index(drop=True), title, page.palette), f"answer-{fm}"))
     table, classes = _table(rows)
     parts.append("<h3>The same numbers</h3>" + html_table(table, row_classes=classes))
     return "".join(parts)
