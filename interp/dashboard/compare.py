@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from interp.dashboard import plot as P
+import interp.dashboard.plot as P
 from interp.dashboard.build import write_page
 from interp.dashboard.markup import esc, fmt_ci, html_table, page_html, section_html
 from interp.dashboard.page import Page, safely

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.dashboard import plot as P
+import interp.dashboard.plot as P
 from interp.dashboard.answer import Layer, answer_rows, has_any
 from interp.dashboard.markup import esc, fmt, fmt_ci, fmt_p, html_table
 from interp.dashboard.page import Page

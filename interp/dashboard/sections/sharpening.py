@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.dashboard import plot as P
+import interp.dashboard.plot as P
 from interp.dashboard.markup import esc, fmt, fmt_ci, fmt_p, groups, html_table, missing, raw_table
 from interp.dashboard.page import Page
 from interp.dashboard.registry import Section, register

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from interp.dashboard import plot as P
+import interp.dashboard.plot as P
 from interp.dashboard.markup import fmt, fmt_ci, raw_table
 from interp.dashboard.page import Page
 from interp.dashboard.registry import Section, register
