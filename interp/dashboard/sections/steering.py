@@ -87,11 +87,12 @@ def ablation_figure(table: pd.DataFrame, title: str) -> go.Figure:
     fig = make_subplots(rows=1, cols=2 if has_removed else 1, horizontal_spacing=0.1,
                         subplot_titles=["misalignment rate", "fraction of misalignment removed"][: 2 if has_removed else 1])
     checkpoints = list(dict.fromkeys(t["checkpoint"].astype(str)))
+    colors = P.Palette()  # each other organism's direction its own colour
     seen: set[str] = set()
     for kind, part in t.groupby("direction", sort=False):
         name = str(kind)
         control = P.is_control(name)
-        color = P.GREY if control else P.FIXED_COLORS.get(name, P.PALETTE[3])
+        color = P.GREY if control else colors(name)
         legend = "ablated: random directions" if control else name
         xs = part["checkpoint"].astype(str)
         panels = [("rate", "rate_low", "rate_high", 1)]
