@@ -150,7 +150,7 @@ def test_the_header_names_every_checkpoint(page: tuple[Path, str]) -> None:
 def _answer_traces(text: str, fm: str) -> dict[tuple[str, str], dict[str, Any]]:
     """(panel axis, row label) -> trace of the answer figure of one organism."""
     traces = plots(text)[f"fig-answer-{fm}"]
-    return {(t.get("xaxis", "x"), t["y"][0]): t for t in traces if t.get("mode") == "markers"}
+    return {(t.get("xaxis", "x"), t["y"][0]): t for t in traces if t.get("mode") == "markers" and t["name"] != "(empty)"}
 
 
 def test_the_answer_figure_shows_the_tables_numbers(page: tuple[Path, str]) -> None:
@@ -283,6 +283,10 @@ def test_missing_and_broken_tables_are_named_and_never_fatal(tiny_dashboard_run:
         assert PLOT_DIV.findall(section_of(text, key)), key
     answer = _answer_traces(text, "sycophancy")
     assert {axis for axis, _ in answer} == {"x"}  # behaviour only: no sharpening, no usable ablation table
+    for table in ("sharpening", "ablation"):  # the empty panels say why inside the figure
+        assert f"not in this run<br>(no {table} table rows)" in section_of(text, "answer")
+    figure = plots(text)["fig-answer-sycophancy"]
+    assert sum(t["name"] == "(empty)" for t in figure) == 2
 
 
 def test_an_empty_run_directory_builds(tmp_path: Path) -> None:

@@ -147,4 +147,10 @@ def sharpening_view(table: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in ("checkpoint", "failure_mode", "seed", "hook", "layer", "probe", "metric", "value", "ci_low",
                         "ci_high") if c in t]
     t = t.drop_duplicates(subset=keys)
-    return drop_mirrored(t)
+    return drop_mirrored(t).sort_values("checkpoint", key=lambda c: c.map(training_order), kind="stable")
+
+
+def training_order(checkpoint: object) -> int:
+    """Sort key: checkpoints and comparisons in the order of training (a comparison ``b-a`` at ``b``'s place)."""
+    pair = split_pair(checkpoint)
+    return stage_rank(pair[0] if pair else str(checkpoint))

@@ -23,6 +23,7 @@ PANELS = (("behaviour", "behaviour_low", "behaviour_high", "behaviour change<br>
           ("delta_auroc", "delta_low", "delta_high", "sharpening of the direction<br>(ΔAUROC)"),
           ("removed", "removed_low", "removed_high", "causal effect<br>(fraction removed by ablation)"))
 REFERENCE = "#555555"
+NEEDS = {"behaviour": "behaviour", "delta_auroc": "sharpening", "removed": "ablation"}
 
 
 def _color(row: pd.Series, palette: P.Palette) -> str:
@@ -74,7 +75,14 @@ def answer_figure(rows: pd.DataFrame, title: str, palette: P.Palette) -> go.Figu
                 customdata=[[_values(part, lo)[0], _values(part, hi)[0]]],
                 hovertemplate=f"<b>{esc(r['row'])}</b><br>%{{x:.3f}} [%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}}]"
                               f"<br>{detail}<extra></extra>"), row=1, col=j)
+        if not np.isfinite(rows[col].astype(float)).any():  # an empty panel keeps its axes (and says why)
+            fig.add_trace(go.Scatter(x=[0.0], y=[labels[0]], mode="markers", marker={"opacity": 0}, showlegend=False,
+                                     hoverinfo="skip", name="(empty)"), row=1, col=j)
         fig.add_vline(x=0, line={"color": "#999", "width": 1}, row=1, col=j)
+        if not np.isfinite(rows[col].astype(float)).any():
+            fig.add_annotation(text=f"not in this run<br>(no {NEEDS[col]} table rows)", showarrow=False,
+                               x=0.5, y=0.5, xref="x domain", yref="y domain", row=1, col=j,
+                               font={"color": P.GREY, "size": 12})
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1], col=1)
     fig.update_xaxes(zeroline=False)
     fig = P.finish(fig, title, height=int(190 + 46 * max(len(labels), 2)))

@@ -11,7 +11,7 @@ from interp.dashboard.markup import fmt, fmt_ci, fmt_p, html_table, raw_table
 from interp.dashboard.page import Page, organism_name, seed_name
 from interp.dashboard.registry import Section, register
 from interp.dashboard.tables import RunData, hook_site
-from interp.dashboard.tidy import organism_label, organisms
+from interp.dashboard.tidy import organism_label, organisms, training_order
 
 _KEYS = ("checkpoint", "failure_mode", "consistency_method", "seed")
 
@@ -118,7 +118,10 @@ def render(run: RunData, page: Page) -> str:
         fig = layers_figure(part, f"AUROC vs layer{' — ' + title if title else ''}", page.palette)
         parts.append(page.figure(fig, f"layers-{title}"))
     rows = []
-    for _, r in best_rows(t).iterrows():
+    best = best_rows(t)
+    if "checkpoint" in best:
+        best = best.sort_values("checkpoint", key=lambda c: c.map(training_order), kind="stable")
+    for _, r in best.iterrows():
         shuffled, random_dir = _control_at(t, r, "control:shuffled"), _control_at(t, r, "control:random_direction")
         fm, seed, ck = r.get("failure_mode", "–"), r.get("seed", "–"), r.get("checkpoint", run.name)
         rows.append({"organism": organism_name(fm), "seed": seed_name(seed), "checkpoint": ck, "probe": r["method"],
