@@ -284,7 +284,7 @@ def test_missing_and_broken_tables_are_named_and_never_fatal(tiny_dashboard_run:
     answer = _answer_traces(text, "sycophancy")
     assert {axis for axis, _ in answer} == {"x"}  # behaviour only: no sharpening, no usable ablation table
     for table in ("sharpening", "ablation"):  # the empty panels say why inside the figure
-        assert f"not in this run<br>(no {table} table rows)" in section_of(text, "answer")
+        assert f"(no {table} table rows)" in section_of(text, "answer")
     figure = plots(text)["fig-answer-sycophancy"]
     assert sum(t["name"] == "(empty)" for t in figure) == 2
 
