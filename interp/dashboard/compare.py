@@ -146,7 +146,9 @@ def _ablation(runs: Sequence[RunData], page: Page) -> str:
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category")
     fig.update_yaxes(title_text="fraction of misalignment removed (95% CI)")
-    fig = P.finish(fig, "Fraction of misalignment removed by ablating the direction; random directions as their range")
+    fig = P.finish(fig, "Fraction of misalignment removed by ablating the direction; random directions as their range",
+                   height=500)
+    fig.update_layout(margin={"b": 170})
     shown = t.drop(columns=["x"])
     return page.figure(fig, "compare-ablation") + html_table(shown)
 

@@ -124,7 +124,8 @@ def render(run: RunData, page: Page) -> str:
              "fraction of the misalignment that ablating that direction removes in the trained checkpoint. Bars: 95% "
              "intervals. Controls: the control methods (grey), zero lines, the random directions' range (grey band, "
              "min..max over directions); the top row (diamond) is the organism against the base model "
-             "(before − base; ablation in before).</p>", "<p>Sharpening is read at:</p>" + _layer_note(layers)]
+             "(before − base; ablation in before). The table below also gives the shuffled-label control's AUROC in both "
+             "checkpoints at the layer read.</p>", "<p>Sharpening is read at:</p>" + _layer_note(layers)]
     for fm, part in rows.groupby("failure_mode", sort=False):  # one figure per failure mode, its seeds as rows
         seeds = list(dict.fromkeys(part["seed"]))
         if len(seeds) > 1:
