@@ -242,12 +242,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--methods", default="diffmeans,logistic")
     s.set_defaults(func=cmd_layers)
 
-    from interp.dashboard import add_arguments, run_command
+    from pathlib import Path
 
     d = sub.add_parser("dashboard", help="static HTML dashboard of run directories (and a comparison page)")
-    add_arguments(d)
-    d.set_defaults(func=run_command)
+    d.add_argument("runs", nargs="+", type=Path, help="run directories (artifacts/<run>/)")
+    d.add_argument("--compare", type=Path, default=None, metavar="OUT",
+                   help="also write a page comparing the runs (OUT.html, or OUT/index.html for a folder)")
+    d.add_argument("--serve", action="store_true", help="serve the page(s) on localhost until Ctrl-C")
+    d.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
+    d.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    d.set_defaults(func=cmd_dashboard)
     return p
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Build every run's page (and the comparison page); serve them when asked. Prints the paths / URL."""
+    import os
+    from pathlib import Path
+
+    from interp.dashboard import build_comparison, build_dashboard, serve
+
+    pages = [build_dashboard(r) for r in args.runs]
+    for page in pages:
+        print(page)
+    target = pages[0]
+    if args.compare is not None:
+        target = build_comparison(args.runs, args.compare)
+        print(target)
+    if args.serve:
+        root = Path(os.path.commonpath([p.parent for p in [*pages, target]]))
+        with serve(root, host=args.host, port=args.port) as served:
+            base = served.url.rsplit("/", 1)[0]
+            print(f"serving {root} at {base}/{target.relative_to(root).as_posix()}  (Ctrl-C to stop)")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -86,3 +86,14 @@ def paper_data() -> Path:
     if not PAPER_DATA.is_dir():
         pytest.skip(f"paper data not found at {PAPER_DATA}")
     return PAPER_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_dashboard_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ``interp run`` on the tiny model writing every table the pipeline writes (tests/tiny_run.py).
+
+    Returns the run directory. Shared by the session: copy it before changing or deleting anything in it.
+    """
+    from tiny_run import make_tiny_run
+
+    return make_tiny_run(tiny_model_dir, tmp_path_factory.mktemp("tiny-dashboard-run"))

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from interp.dashboard import build_comparison, build_dashboard
-from interp.dashboard.demo import write_demo_run
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
 
@@ -73,9 +72,13 @@ def rendered(page: Any) -> dict[str, dict[str, int]]:
     }]))""")
 
 
-def test_dashboard_renders_every_figure_without_errors(browser: Any, tmp_path: Path) -> None:
-    run = write_demo_run(tmp_path / "demo")
-    index = build_dashboard(run)
+def _copy(run: Path, dst: Path) -> Path:
+    shutil.copytree(run, dst, ignore=shutil.ignore_patterns("index.html"))
+    return dst
+
+
+def test_dashboard_renders_every_figure_without_errors(browser: Any, tiny_dashboard_run: Path, tmp_path: Path) -> None:
+    index = build_dashboard(_copy(tiny_dashboard_run, tmp_path / "run"))
     expected = PLOT_DIV.findall(index.read_text(encoding="utf-8"))
     page, errors, external = open_page(browser, index)
     try:
@@ -83,8 +86,11 @@ def test_dashboard_renders_every_figure_without_errors(browser: Any, tmp_path: P
         assert sorted(plots) == sorted(expected)
         for fig_id, counts in plots.items():
             assert counts["svg"] >= 1 and counts["traces"] >= 1, (fig_id, counts)
-        assert page.locator("#section-summary table.data tbody tr").count() >= 5
-        assert page.locator(".card").count() == 8  # SAE latent cards
+        assert page.locator("#section-answer .js-plotly-plot").count() == 2  # one answer figure per organism
+        first = page.locator("section").first.get_attribute("id")
+        assert first == "section-answer"
+        assert page.locator("#section-summary table.data tbody tr").count() >= 30
+        assert page.locator(".card").count() == 16  # SAE latent cards: 8 per organism
         assert errors == [], errors
         assert external == [], external
         shot = tmp_path / "dashboard.png"
@@ -94,9 +100,12 @@ def test_dashboard_renders_every_figure_without_errors(browser: Any, tmp_path: P
         page.close()
 
 
-def test_comparison_page_renders(browser: Any, tmp_path: Path) -> None:
-    a = write_demo_run(tmp_path / "run-a", seed=1)
-    b = write_demo_run(tmp_path / "run-b", tables=("layers", "behaviour"), seed=2)
+def test_comparison_page_renders(browser: Any, tiny_dashboard_run: Path, tmp_path: Path) -> None:
+    a = _copy(tiny_dashboard_run, tmp_path / "run-a")
+    b = tmp_path / "run-b"
+    b.mkdir()
+    for f in [*a.glob("layers.*"), *a.glob("behaviour.*")]:
+        shutil.copy(f, b / f.name)
     out = build_comparison([a, b], tmp_path / "compare.html")
     page, errors, external = open_page(browser, out)
     try:

@@ -2,7 +2,8 @@
 
 A run directory holds whatever the commands that wrote it produced, so every table is optional:
 :class:`RunData` loads what exists, remembers what could not be read (and why), and never raises
-for a missing table. The names below are the tables the dashboard knows how to draw.
+for a missing table. Which tables the dashboard draws is the sections' business
+(:func:`interp.dashboard.registry.known_tables`).
 """
 
 from __future__ import annotations
@@ -17,26 +18,6 @@ from typing import Any
 import pandas as pd
 
 log = logging.getLogger(__name__)
-
-#: tables the dashboard draws (any other table in the run is listed in the "other tables" section)
-KNOWN_TABLES = (
-    "layers",
-    "sharpening",
-    "cosine_matrix",
-    "sae_latents",
-    "sae_examples",
-    "sae_quality",
-    "sae_latents_needed",
-    "sae_diff",
-    "dose_response",
-    "behaviour_trajectory",
-    "trajectory",
-    "ablation",
-    "direction_selection",
-    "behaviour",
-    "convergence",
-    "convergence_ablation",
-)
 
 _HOOK_SITE = re.compile(r"hook_(\w+)$")
 
@@ -61,10 +42,6 @@ class RunData:
         """The table ``name`` if the run has it and it has rows, else ``None``."""
         frame = self.tables.get(name)
         return frame if frame is not None and len(frame) else None
-
-    @property
-    def other_tables(self) -> list[str]:
-        return sorted(t for t in self.tables if t not in KNOWN_TABLES)
 
 
 def read_table(path_without_suffix: Path) -> pd.DataFrame:

@@ -1,0 +1,61 @@
+"""A real `interp run` on the tiny random-weight Llama, writing every table the pipeline can write.
+
+The dashboard tests draw pages from this run instead of made-up tables: two organisms (sycophancy,
+emergent misalignment) so convergence runs, ``steering.layer: auto`` so the direction selection
+runs, a consistency method and a control (bct, greedy self-training), SAE and trajectory on. Rows,
+bootstrap resamples and permutations are cut to keep the run short; no stage is left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_pipeline import TINY_SCALE, _nonempty_generate, tiny_config
+
+from interp.pipeline.run import TABLES
+
+#: every table `interp run` writes (the run below must produce each one)
+PIPELINE_TABLES: tuple[str, ...] = tuple(TABLES)
+
+
+def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
+    """The config of the dashboard's fixture run (``tiny_config`` of tests/test_pipeline.py, changed)."""
+    return tiny_config(
+        str(model_dir), runs_root, name="tiny-dashboard", failure_modes=["sycophancy", "emergent_misalignment"],
+        methods=["greedy_self_training", "bct"],
+        behaviour={"eval_rows": 6, "n_boot": 100},
+        capture={"max_examples": 16, "batch_size": 8},
+        probes={"methods": ["diffmeans"], "n_permutations": 10, "n_boot": 100},
+        sharpening={"n_boot": 50, "n_permutations": 10, "expression_rows": 0, "max_new_tokens": 2},
+        sae={"layer": 1, "d_sae": 32, "k": 4, "total_tokens": 1000, "batch_size": 64, "text_examples": 16,
+             "quality_examples": 4},
+        steering={"layer": "auto", "select_rows": 4, "select_kl_budget": 50.0, "alphas": [0.0, 0.1], "n_random": 2,
+                  "eval_rows": 6, "neutral_rows": 4, "n_boot": 100, "ablate_in": ["before", "after"]},
+        trajectory={"enabled": True, "n_boot": 50},
+        convergence={"n_boot": 50},
+        dashboard=False,  # the tests build the pages they look at
+    )
+
+
+def make_tiny_run(model_dir: Path, root: Path) -> Path:
+    """Run the pipeline once under ``root`` (its own cache, runs and artifacts); return the run directory."""
+    from interp.organisms.scales import SCALES
+    from interp.pipeline import parse_config, run_experiment
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INTERP_CACHE", str(root / "cache"))
+        _nonempty_generate(mp)
+        exec(TINY_SCALE, {})
+        try:
+            config = parse_config(tiny_run_config(model_dir, root / "runs"))
+            result = run_experiment(config, out=root / "artifacts", progress=False)
+        finally:
+            SCALES.pop("tiny", None)
+    if not result.ok:
+        raise RuntimeError(f"the tiny dashboard run failed: {result.failed or result.blocked}")
+    missing = [t for t in PIPELINE_TABLES if not (result.run_dir / f"{t}.parquet").is_file()]
+    if missing:
+        raise RuntimeError(f"the tiny dashboard run wrote no {missing}")
+    return result.run_dir
