@@ -29,7 +29,7 @@ from interp.dashboard import (
     sections_drawing,
     serve,
 )
-from interp.dashboard.registry import unregister
+from interp.dashboard.registry import get_section, unregister
 
 PLOT_DIV = re.compile(r'<div id="(fig-[^"]+)" class="plotly-graph-div"')
 NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"(fig-[^"]+)",\s*')
@@ -78,6 +78,12 @@ def test_registry_orders_the_page_and_knows_every_table_the_pipeline_writes() ->
     for table in PIPELINE_TABLES:
         assert sections_drawing(table), f"no dashboard section draws the pipeline's table {table}"
     assert sections_drawing("sae_latent_sharpening") == ("sae",)
+    from interp.pipeline import STAGES
+
+    for stage in STAGES.values():  # each stage names the section that draws its tables
+        drawn = [t.name for t in stage.tables if not t.internal]
+        if drawn:
+            assert stage.dashboard is not None and set(drawn) <= set(get_section(stage.dashboard).tables), stage.name
     with pytest.raises(ValueError, match="registered twice"):
         register(Section(key="layers", title="x", tables=(), render=lambda run, page: "", order=1))
     root = Path(__file__).resolve().parents[1] / "interp" / "dashboard"

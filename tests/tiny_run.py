@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from test_pipeline import TINY_SCALE, _nonempty_generate, tiny_config
 
-from interp.pipeline.run import TABLES
+from interp.pipeline import STAGES
 
-#: every table `interp run` writes (the run below must produce each one)
-PIPELINE_TABLES: tuple[str, ...] = tuple(TABLES)
+#: every table `interp run` gathers into a run directory, from the stage registry (the run below must write each one)
+PIPELINE_TABLES: tuple[str, ...] = tuple(t.name for s in STAGES.values() for t in s.tables if not t.internal)
 
 
 def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
