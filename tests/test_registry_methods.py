@@ -76,6 +76,7 @@ def test_methods_come_from_the_registry_in_the_papers_order() -> None:
         assert cls.phase3_consistency == (name in CONSISTENCY_LOSSES), name
         assert cls.needs_reference == (name in REFERENCE_JUDGED), name
         assert cls.paper_params == PAPER_PARAMS[name] == cons.params_for(name, "paper"), name
+        assert cls.control == (name in ("greedy_self_training", "rejection_sampling")), name  # the paper's controls
 
 
 class _FixedFingerprint:

@@ -104,6 +104,8 @@ class LabelMethod(ABC):
             :func:`interp.consistency.presets.params_for`).
         needs_reference: the default components judge with a reference model (the organism's
             base, loaded beside it) that :meth:`default_components` receives.
+        control: a control of the study (self-training without a consistency signal), drawn and
+            reported as a control beside the consistency methods.
     """
 
     name: ClassVar[str]
@@ -112,6 +114,7 @@ class LabelMethod(ABC):
     phase3_consistency: ClassVar[bool] = False
     paper_params: ClassVar[MethodParams] = MethodParams()
     needs_reference: ClassVar[bool] = False
+    control: ClassVar[bool] = False
 
     @property
     def needs_model(self) -> bool:

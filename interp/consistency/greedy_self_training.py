@@ -27,6 +27,7 @@ class GreedySelfTraining(LabelMethod):
     name: ClassVar[str] = "greedy_self_training"
     kind: ClassVar[MethodKind] = "label"
     paper_params: ClassVar[MethodParams] = MethodParams()
+    control: ClassVar[bool] = True
 
     def label(self, model: LoadedModel, prompts: Dataset, params: MethodParams) -> Dataset:
         prompts = limited(prompts, params)

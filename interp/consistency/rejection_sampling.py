@@ -26,6 +26,7 @@ class RejectionSampling(LabelMethod):
     name: ClassVar[str] = "rejection_sampling"
     kind: ClassVar[MethodKind] = "label"
     paper_params: ClassVar[MethodParams] = MethodParams(n_samples=4, temperature=0.7, top_p=1.0)
+    control: ClassVar[bool] = True
     needs_reference: ClassVar[bool] = True  # the reward model is not the policy: default, the organism's base
 
     @classmethod

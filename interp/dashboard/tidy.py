@@ -14,8 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-#: the paper's two control methods (SFT on the organism's own greedy / best-of-n samples): drawn as controls
-CONTROL_METHODS = ("greedy_self_training", "rejection_sampling")
 _PAIR = re.compile(r"^\s*(?P<b>[^\s-][^-]*?)\s*-\s*(?P<a>[^\s-][^-]*?)\s*$")
 
 
@@ -26,7 +24,11 @@ def hook_layer(hook: object) -> int | None:
 
 
 def is_control_method(method: object) -> bool:
-    return str(method) in CONTROL_METHODS
+    """Whether a consistency method is a control of the study (its class says so; unknown names are not)."""
+    from interp.consistency import REGISTRY
+
+    cls = REGISTRY.get(str(method))
+    return bool(cls is not None and cls.control)
 
 
 def split_pair(name: object) -> tuple[str, str] | None:
