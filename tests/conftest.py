@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,24 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sharp_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Llama with larger random weights: its greedy tokens vary (the default init repeats
+    one token), so steering visibly changes them and parity is tested on real decisions."""
+    from interp.models import load_model
+
+    path = tmp_path_factory.mktemp("sharp-llama")
+    shutil.copytree(tiny_model_dir, path, dirs_exist_ok=True)
+    lm = load_model(tiny_model_dir, device="cpu")
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in lm.model.parameters():
+            if p.ndim > 1:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.15)
+    lm.model.save_pretrained(path, safe_serialization=True)
     return path
 
 

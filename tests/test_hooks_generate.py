@@ -3,7 +3,6 @@ batched (left-padded) generation, ``positions="all"`` vs ``"response"``, hooks g
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,22 +29,6 @@ def _one_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def sharp_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Llama with larger random weights: its greedy tokens vary (the default init repeats
-    one token), so steering visibly changes them and parity is tested on real decisions."""
-    path = tmp_path_factory.mktemp("sharp-llama")
-    shutil.copytree(tiny_model_dir, path, dirs_exist_ok=True)
-    lm = load_model(tiny_model_dir, device="cpu")
-    gen = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for p in lm.model.parameters():
-            if p.ndim > 1:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.15)
-    lm.model.save_pretrained(path, safe_serialization=True)
-    return path
 
 
 def _backend(path: Path | str, name: str) -> Backend:

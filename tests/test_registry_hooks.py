@@ -3,7 +3,6 @@ backend built by name, and the declared architecture maps on tiny random models 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,25 +58,10 @@ HOOK = "blocks.1.hook_resid_post"
 
 
 @pytest.fixture(scope="module")
-def sharp_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny Llama with larger random weights, so greedy tokens vary and steering changes them."""
-    path = tmp_path_factory.mktemp("sharp-llama-registry")
-    shutil.copytree(tiny_model_dir, path, dirs_exist_ok=True)
-    lm = load_model(tiny_model_dir, device="cpu")
-    gen = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for p in lm.model.parameters():
-            if p.ndim > 1:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.15)
-    lm.model.save_pretrained(path, safe_serialization=True)
-    return path
-
-
-@pytest.fixture(scope="module")
-def backends(sharp_dir: Path) -> dict[str, Backend]:
+def backends(sharp_model_dir: Path) -> dict[str, Backend]:
     out = {}
     for name in BACKENDS:
-        lm = load_model(sharp_dir, device="cpu")  # one model per backend: the TL bridge patches its model
+        lm = load_model(sharp_model_dir, device="cpu")  # one model per backend: the TL bridge patches its model
         lm.model.set_attn_implementation("eager")
         out[name] = make_backend(name, lm)
     return out

@@ -18,7 +18,7 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Finished, Inputs, read_table, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import checkpoint_spec, ckpt_id, eval_records, producer, roles
+from interp.pipeline.stages.common import checkpoint_spec, checkpoints, eval_records
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,8 @@ class BehaviourOutputs(Outputs):
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     for fm in config.failure_modes:
         yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, loads="base")
-        for seed in config.seeds:
-            for role in roles(config):
-                made_by = producer(fm, seed, role)
-                cid = ckpt_id(fm, seed, role)
-                yield Unit(f"behaviour/{cid}", "behaviour", {"failure_mode": fm, "seed": seed, "role": role},
-                           (made_by,) if made_by else (), loads=cid)
+        for c in (c for c in checkpoints(config) if c.failure_mode == fm):
+            yield Unit(f"behaviour/{c.id}", "behaviour", c.params, (c.producer,), loads=c.id)
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs:

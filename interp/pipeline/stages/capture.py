@@ -15,23 +15,16 @@ from interp.pipeline.spec import StageSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     StoreOutputs,
     checkpoint_spec,
-    ckpt_id,
+    checkpoints,
     contrast,
     hooks,
-    organisms,
-    producer,
-    roles,
 )
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     yield Unit("capture/base", "capture", {"role": "base"}, loads="base")
-    for fm, seed in organisms(config):
-        for role in roles(config):
-            made_by = producer(fm, seed, role)
-            cid = ckpt_id(fm, seed, role)
-            yield Unit(f"capture/{cid}", "capture", {"failure_mode": fm, "seed": seed, "role": role},
-                       (made_by,) if made_by else (), loads=cid)
+    for c in checkpoints(config):
+        yield Unit(f"capture/{c.id}", "capture", c.params, (c.producer,), loads=c.id)
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:

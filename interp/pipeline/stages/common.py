@@ -73,6 +73,34 @@ def roles(config: ExperimentConfig) -> list[str]:
     return ["before", *(f"after:{m}" for m in config.methods)]
 
 
+@dataclass(frozen=True)
+class OrganismCheckpoint:
+    """One checkpoint of an organism: its failure mode, seed, role, id and the unit that produces it."""
+
+    failure_mode: str
+    seed: int
+    role: str
+
+    @property
+    def id(self) -> str:
+        return ckpt_id(self.failure_mode, self.seed, self.role)
+
+    @property
+    def producer(self) -> str:
+        return str(producer(self.failure_mode, self.seed, self.role))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"failure_mode": self.failure_mode, "seed": self.seed, "role": self.role}
+
+
+def checkpoints(config: ExperimentConfig) -> Iterator[OrganismCheckpoint]:
+    """Every organism's checkpoints (``before``, then each ``after:<method>``), organism by organism."""
+    for fm, seed in organisms(config):
+        for role in roles(config):
+            yield OrganismCheckpoint(fm, seed, role)
+
+
 def role_meta(role: str, failure_mode: str | None, seed: int | None) -> dict[str, Any]:
     """The columns that say which checkpoint a row is about."""
     return {"checkpoint": role, "failure_mode": failure_mode or "-",

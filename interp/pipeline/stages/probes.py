@@ -14,15 +14,13 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, never_loads_model, register_stage
-from interp.pipeline.stages.common import ckpt_id, organisms, role_meta, roles, store
+from interp.pipeline.stages.common import checkpoints, role_meta, store
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     yield Unit("probes/base", "probes", {"role": "base"}, ("capture/base",))
-    for fm, seed in organisms(config):
-        for role in roles(config):
-            cid = ckpt_id(fm, seed, role)
-            yield Unit(f"probes/{cid}", "probes", {"failure_mode": fm, "seed": seed, "role": role}, (f"capture/{cid}",))
+    for c in checkpoints(config):
+        yield Unit(f"probes/{c.id}", "probes", c.params, (f"capture/{c.id}",))
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
