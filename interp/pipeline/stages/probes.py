@@ -44,8 +44,8 @@ def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> lis
     for (fm, seed, ck), g in part.groupby(["failure_mode", "seed", "checkpoint"], sort=False):
         r = g.loc[g["auroc"].idxmax()]
         ctl = shuffled["auroc"].get((fm, seed, ck, r["layer"]))
-        who = str(fm) + (f"/s{int(seed)}" if int(seed) >= 0 else "")
-        lines.append(f"  {who:<28} {ck:<22} layer {int(r['layer']):>2}  AUROC {r['auroc']:.3f} "
+        who = "the base model" if fm == "-" else str(fm) + (f"/s{int(seed)}" if int(seed) >= 0 else "")
+        lines.append(f"  {who:<28} {ck:<34} layer {int(r['layer']):>2}  AUROC {r['auroc']:.3f} "
                      f"[{r['auroc_low']:.3f}, {r['auroc_high']:.3f}]"
                      + (f", shuffled {float(ctl):.3f}" if ctl is not None else ""))
     return lines
