@@ -161,25 +161,6 @@ def finished(unit: Unit, ctx: Context, key: str) -> Finished | None:
     return Finished.from_json(read_json(path), skipped=True) if path.is_file() else None
 
 
-def load_outputs(unit_id: str, ctx: Context, units: Mapping[str, Unit],
-                 memo: dict[str, Finished] | None = None) -> Finished | None:
-    """Outputs of a finished unit for the current config (resolving its dependencies' keys), or None."""
-    memo = {} if memo is None else memo
-    if unit_id in memo:
-        return memo[unit_id]
-    unit = units[unit_id]
-    deps = {}
-    for d in unit.deps:
-        out = load_outputs(d, ctx, units, memo)
-        if out is None:
-            return None
-        deps[d] = out
-    result = finished(unit, ctx, unit_key(unit, ctx, deps))
-    if result is not None:
-        memo[unit_id] = result
-    return result
-
-
 def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Finished:
     """Run ``unit`` (or return its finished outputs); outputs appear atomically under its key."""
     key = unit_key(unit, ctx, dep_outputs)

@@ -33,8 +33,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from interp.pipeline.config import ExperimentConfig, parse_config
-from interp.pipeline.execute import Context, Finished, execute, load_outputs
-from interp.pipeline.graph import plan, select
+from interp.pipeline.execute import Context, Finished, execute
+from interp.pipeline.graph import finished_units, plan, select
 from interp.pipeline.run import RunResult, assemble, run_directory
 from interp.pipeline.spec import STAGES, Unit
 
@@ -179,14 +179,8 @@ def _schedule(ray: Any, ctx: Context, units: list[Unit], *, max_retries: int, gp
               setup: str | None, env: Mapping[str, str], progress: bool) -> RunResult:
     """Submit every unit once its inputs are done; retry failures; block the dependants of what failed."""
     result = RunResult(ctx.run_dir, ctx.config)
-    by_id = {u.id: u for u in units}
-    memo: dict[str, Finished] = {}
-    counts = {"done": 0, "skipped": 0, "failed": 0, "blocked": 0}
-    for u in units:  # finished by an earlier run: never submitted
-        done = load_outputs(u.id, ctx, by_id, memo)
-        if done is not None:
-            result.outputs[u.id] = done
-            counts["skipped"] += 1
+    result.outputs.update(finished_units(units, ctx))  # finished by an earlier run: never submitted
+    counts = {"done": 0, "skipped": len(result.outputs), "failed": 0, "blocked": 0}
     # A GPU unit gets a fresh worker process (max_calls=1), as Ray does for functions declared with GPUs:
     # a reused process would keep its CUDA context, and its cached model, on the GPU it had before.
     cpu_task, gpu_task = ray.remote(run_unit), ray.remote(max_calls=1)(run_unit)
