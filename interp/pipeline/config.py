@@ -24,16 +24,19 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
+from interp.pipeline.experiment import Organism, organisms
 from interp.pipeline.sections import (
     BehaviourConfig,
     CaptureSection,
+    CheckpointGroup,
     ConvergenceSection,
     ProbesSection,
+    RunsRootSection,
     SAESection,
     Section,
     SharpeningSection,
@@ -41,6 +44,15 @@ from interp.pipeline.sections import (
     TrajectorySection,
     known,
 )
+
+
+def _checkpoints_form(v: Any) -> str:
+    """Which form ``checkpoints:`` takes: a list of groups, a runs root, or one group."""
+    if isinstance(v, list | tuple):
+        return "groups"
+    if isinstance(v, RunsRootSection) or (isinstance(v, dict) and "runs_root" in v):
+        return "runs_root"
+    return "group"
 
 
 class ExperimentConfig(Section):
@@ -71,6 +83,11 @@ class ExperimentConfig(Section):
     trajectory: TrajectorySection = TrajectorySection()
     convergence: ConvergenceSection = ConvergenceSection()
     dashboard: bool = True
+    checkpoints: Annotated[Annotated[CheckpointGroup, Tag("group")] | Annotated[tuple[CheckpointGroup, ...], Tag("groups")]
+                           | Annotated[RunsRootSection, Tag("runs_root")], Discriminator(_checkpoints_form)] | None = Field(
+        None, description="study checkpoints trained elsewhere instead of building the organism x method grid: "
+                          "one group {before, after: {name: path}, epochs}, a list of groups, or {runs_root: PATH} "
+                          "in the paper's layout")
 
     @field_validator("scale")
     @classmethod
@@ -109,18 +126,33 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _cross(self) -> ExperimentConfig:
+        if self.checkpoints is not None:
+            grid = [k for k in ("scale", "seeds", "methods", "runs_root")  # set to other than the default
+                    if getattr(self, k) != type(self).model_fields[k].default]
+            if grid:
+                raise ValueError(f"checkpoints and {', '.join(grid)} are exclusive: a config either builds organisms "
+                                 "(scale, seeds, methods, runs_root) or studies given checkpoints; drop one")
+            found = self.organisms()  # raises for a group without a failure mode, an empty runs root
+            labels = [o.label for o in found]
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"two checkpoint groups are both {sorted({x for x in labels if labels.count(x) > 1})}:"
+                                 " give each organism its own failure_mode or seed")
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
         if self.steering.probe not in self.probes.methods and self.steering.enabled:
             raise ValueError(f"steering.probe {self.steering.probe!r} is not among probes.methods "
                              f"{list(self.probes.methods)}")
-        several = len(self.failure_modes) * len(self.seeds) >= 2  # a convergence unit is planned
+        several = len(self.organisms()) >= 2  # a convergence unit is planned
         if several and self.convergence.enabled and self.convergence.ablate and not self.steering.enabled:
             raise ValueError("convergence.ablate ablates the directions the steering stage found: set "
                              "steering.enabled: true, or convergence.ablate: false")
         return self
 
     # ---- derived -------------------------------------------------------------------------
+    def organisms(self) -> list[Organism]:
+        """The organisms the experiment studies, built or given (:mod:`interp.pipeline.experiment`)."""
+        return organisms(self)
+
     def section(self, name: str) -> dict[str, Any]:
         """A section (or top-level field) as plain JSON data, for stage keys."""
         value = getattr(self, name)
@@ -157,6 +189,21 @@ StrictLoader.add_implicit_resolver(  # floats without a dot, e.g. 3e-4, which YA
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
+def _model_from_checkpoints_base(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``checkpoints.base`` (or each group's ``base``) names the experiment's ``model``, the base of every checkpoint."""
+    given = data.get("checkpoints")
+    groups = [given] if isinstance(given, dict) else given if isinstance(given, list) else []
+    bases = {str(g["base"]) for g in groups if isinstance(g, dict) and g.get("base") is not None}
+    if len(bases) > 1:
+        raise ConfigError(f"{source}: checkpoints name several bases {sorted(bases)}; one experiment studies one base")
+    if not bases:
+        return data
+    base = bases.pop()
+    if "model" in data and str(data["model"]) != base:
+        raise ConfigError(f"{source}: model {data['model']!r} and checkpoints base {base!r} differ; name the base once")
+    return {**data, "model": base}
+
+
 def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
     """Validate a mapping (a parsed YAML document) into an :class:`ExperimentConfig`.
 
@@ -165,6 +212,7 @@ def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (name:, model:, ...), "
                           f"got {type(data).__name__}")
+    data = _model_from_checkpoints_base(data, source)
     try:
         return ExperimentConfig.model_validate_json(json.dumps(data, default=str))
     except ValidationError as e:

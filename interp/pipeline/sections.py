@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -173,3 +173,63 @@ class ConvergenceSection(Section):
     n_boot: int = Field(200, ge=50)
     ablate: bool = Field(True, description="ablate each organism's direction (the steering stage's) in every "
                                            "other organism, beside its own direction and random ones")
+
+
+class CheckpointGroup(Section):
+    """One organism given as checkpoints trained elsewhere: its before, its afters by name, their epochs.
+
+    Each path is anything ``load_model`` accepts (a model directory, a LoRA adapter directory, a
+    GGUF file, the embedded model's name); interp only reads them.
+    """
+
+    failure_mode: str | None = Field(None, description="whose eval set scores its behaviour (default: the "
+                                                       "config's only failure_modes entry)")
+    seed: int = Field(0, description="a label, as a built organism's seed (tells two organisms of one failure "
+                                     "mode apart)")
+    base: str | None = Field(None, description="the base model (the same as the config's model: either names it)")
+    before: str = Field(description="the organism, before consistency training")
+    after: dict[str, str] = Field(default_factory=dict, description="method name -> its after checkpoint")
+    epochs: dict[str, dict[int, str]] = Field(default_factory=dict,
+                                              description="method name -> {epoch: checkpoint} of its saved epochs "
+                                                          "(epoch 0: the before checkpoint)")
+
+    @field_validator("failure_mode")
+    @classmethod
+    def _failure_mode(cls, v: str | None) -> str | None:
+        from interp.data import FAILURE_MODES
+
+        if v is not None:
+            known([v], FAILURE_MODES, "failure mode")
+        return v
+
+    @field_validator("after")
+    @classmethod
+    def _after_names(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [m for m in v if not m.isidentifier() or "__" in m]
+        if bad:
+            raise ValueError(f"after names {bad} must be identifiers without '__' (they name units and columns)")
+        return v
+
+    @model_validator(mode="after")
+    def _epochs_of_afters(self) -> CheckpointGroup:
+        unknown = [m for m in self.epochs if m not in self.after]
+        if unknown:
+            raise ValueError(f"epochs given for {unknown}, which are not among after {list(self.after)}")
+        return self
+
+
+class RunsRootSection(Section):
+    """The paper's runs root (``organisms/`` + ``runs/``, per-epoch checkpoints), read as it is."""
+
+    runs_root: str = Field(description="the folder that holds organisms/ and runs/")
+    failure_modes: tuple[str, ...] | None = Field(None, description="only these (default: every one found)")
+    methods: tuple[str, ...] | None = Field(None, description="only these runs (default: every one found)")
+    seeds: tuple[int, ...] | None = Field(None, description="only these seeds (default: every one found)")
+
+    @field_validator("runs_root")
+    @classmethod
+    def _exists(cls, v: str) -> str:
+        if not (Path(v).expanduser() / "organisms").is_dir():
+            raise ValueError(f"{v!r} holds no organisms/ folder: give the runs root of the paper's layout "
+                             "(organisms/<id>/, runs/<id>/adapter)")
+        return v

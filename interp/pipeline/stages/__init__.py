@@ -4,6 +4,7 @@
 | --- | --- | --- |
 | organism | failure mode x seed | ``runs_root/organisms/<id>`` (the ``before`` checkpoint) |
 | consistency | ... x method | ``runs_root/runs/<id>`` (an ``after`` checkpoint, per-epoch checkpoints) |
+| checkpoint | given checkpoint | nothing: its path and fingerprint (checkpoints trained elsewhere) |
 | behaviour | checkpoint x failure mode | ``behaviour`` (rate, interval, judge; paired changes at assembly) |
 | capture | checkpoint | an activation store in the cache |
 | probes | checkpoint | ``layers`` |
@@ -21,7 +22,7 @@ import importlib
 
 from interp.pipeline.spec import STAGES, Outputs, StageSpec, TableSpec, Unit, register_stage, unregister_stage
 
-ORDER = ("organism", "consistency", "behaviour", "capture", "probes", "sharpening", "sae", "steering", "trajectory",
+ORDER = ("organism", "consistency", "checkpoint", "behaviour", "capture", "probes", "sharpening", "sae", "steering", "trajectory",
          "convergence")
 """The built-in stages in plan order (each module registers its stage when imported)."""
 
