@@ -1,0 +1,131 @@
+"""Studying checkpoints interp did not make: adapters written by a plain peft script, given by path.
+
+The analysis runs end to end on them (no training), nothing is written where they live, a changed
+checkpoint is noticed, and bad input is an error before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+from test_pipeline import tiny_config
+
+from interp.pipeline import ConfigError, parse_config, plan, run_experiment
+
+GRID_KEYS = ("scale", "seeds", "methods", "runs_root")
+
+
+def peft_adapter(model_dir: Path, out: Path, seed: int, *, base_name: str | None = None) -> Path:
+    """A LoRA adapter made the way a researcher would, with peft alone (random, non-zero B)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                                  init_lora_weights=False))
+    peft_model.save_pretrained(out)
+    if base_name is not None:  # as if trained on a hub copy of the base: the name is not a local path
+        cfg = json.loads((out / "adapter_config.json").read_text())
+        (out / "adapter_config.json").write_text(json.dumps(cfg | {"base_model_name_or_path": base_name}))
+    return out
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def own_config(model_dir: Path, **checkpoints: Any) -> dict[str, Any]:
+    data = tiny_config(str(model_dir), Path("/nonexistent"))
+    for k in GRID_KEYS:
+        data.pop(k, None)
+    data["name"] = "own"
+    data["checkpoints"] = checkpoints
+    return data
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("peft-adapters")
+    return {"organism": peft_adapter(tiny_model_dir, root / "organism", 1),
+            "mine": peft_adapter(tiny_model_dir, root / "mine", 2, base_name="SomeOrg/tiny-llama"),
+            "mine_epoch1": peft_adapter(tiny_model_dir, root / "mine-epoch1", 3)}
+
+
+def test_given_checkpoints_run_end_to_end_and_are_never_written(adapters: dict[str, Path], tiny_model_dir: Path,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    org, mine, mid = (str(adapters[k]) for k in ("organism", "mine", "mine_epoch1"))
+    config = parse_config(own_config(tiny_model_dir, before=org, after={"mine": mine},
+                                     epochs={"mine": {0: org, 1: mid, 2: mine}}))
+    units = [u.id for u in plan(config)]
+    assert not [u for u in units if u.startswith(("organism/", "consistency/"))]  # nothing is trained
+    assert {"checkpoint/sycophancy/s0/before", "checkpoint/sycophancy/s0/after:mine",
+            "trajectory/sycophancy/s0/mine", "steering/sycophancy/s0"} <= set(units)
+    before = {k: tree_hash(p) for k, p in adapters.items()}
+    result = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert result.ok, result.failed
+    assert {k: tree_hash(p) for k, p in adapters.items()} == before  # read-only: nothing written inside them
+    run = result.run_dir
+    for name in ("behaviour", "layers", "sharpening", "cosine_matrix", "sae_quality", "sae_latents", "sae_diff",
+                 "dose_response", "ablation", "behaviour_trajectory", "trajectory"):
+        assert (run / f"{name}.parquet").is_file(), name
+    beh = pd.read_parquet(run / "behaviour.parquet")
+    assert {"base", "before", "after:mine", "before - base", "after:mine - before"} == set(beh["checkpoint"])
+    assert set(pd.read_parquet(run / "sharpening.parquet")["method"]) == {"mine"}
+    traj = pd.read_parquet(run / "behaviour_trajectory.parquet")
+    assert list(traj["epoch"]) == [0, 1, 2]
+    rates = beh.set_index("checkpoint")["rate"]  # the ends are the before and after checkpoints, measured once
+    assert list(traj["rate"].iloc[[0, 2]]) == [rates["before"], rates["after:mine"]]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["organisms"][0]["given"]["after:mine"] == mine and manifest["seeds"] == [0]
+    assert manifest["checkpoints"]["sycophancy/s0/after:mine"]["fingerprint"]
+    page = (run / "index.html").read_text()
+    assert 'id="section-answer"' in page and "mine" in page
+
+    # a rerun finds every unit finished (the checkpoint units re-read their files, with the same fingerprints)
+    again = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert {u for u, o in again.outputs.items() if not o.skipped} == {u for u in units if u.startswith("checkpoint/")}
+    # a checkpoint replaced at the same path is noticed: its dependants are recomputed
+    peft_adapter(tiny_model_dir, Path(mine), 4, base_name="SomeOrg/tiny-llama")
+    third = run_experiment(config.model_copy(update={"dashboard": False}), out=tmp_path / "artifacts", progress=False)
+    redone = {u for u, o in third.outputs.items() if not o.skipped}
+    assert "behaviour/sycophancy/s0/after:mine" in redone and "behaviour/sycophancy/s0/before" not in redone
+
+
+def test_given_checkpoints_are_checked_before_any_work(adapters: dict[str, Path], tiny_model_dir: Path,
+                                                       tmp_path: Path) -> None:
+    org, mine = str(adapters["organism"]), str(adapters["mine"])
+    with pytest.raises(ConfigError, match="checkpoints and methods are exclusive"):
+        parse_config(own_config(tiny_model_dir, before=org) | {"methods": ["bct"]})
+    with pytest.raises(ConfigError, match=r"checkpoints\.group\.before: Field required"):
+        parse_config(own_config(tiny_model_dir, after={"mine": mine}))
+    with pytest.raises(ConfigError, match=r"epochs given for \['other'\]"):
+        parse_config(own_config(tiny_model_dir, before=org, after={"mine": mine}, epochs={"other": {0: org}}))
+    with pytest.raises(ConfigError, match="several bases"):
+        parse_config(own_config(tiny_model_dir) | {"checkpoints": [{"before": org, "base": "a"},
+                                                                   {"before": mine, "base": "b", "seed": 1}]})
+    from interp.pipeline.spec import check_config
+
+    not_a_checkpoint = tmp_path / "empty"
+    not_a_checkpoint.mkdir()
+    bad = parse_config(own_config(tiny_model_dir, before=str(not_a_checkpoint), after={"mine": mine},
+                                  epochs={"mine": {1: mine}}))
+    with pytest.raises(ConfigError) as e:
+        check_config(bad)
+    assert "neither config.json" in str(e.value) and "must be epoch 0" in str(e.value)
+    out = tmp_path / "artifacts"
+    with pytest.raises(ConfigError):
+        run_experiment(bad, out=out, progress=False)
+    assert not out.exists()  # refused before anything was written
