@@ -129,3 +129,57 @@ def test_given_checkpoints_are_checked_before_any_work(adapters: dict[str, Path]
     with pytest.raises(ConfigError):
         run_experiment(bad, out=out, progress=False)
     assert not out.exists()  # refused before anything was written
+
+
+def test_a_paper_runs_root_is_read_as_it_is_with_the_papers_judge(adapters: dict[str, Path], tiny_model_dir: Path,
+                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper's layout, made here in its naming (organisms/<slug>__<fm>__seed<S>__<scale>, runs/..., per-epoch
+    checkpoints) with a results JSONL in its format: read as is, its trajectory with both judges."""
+    import shutil
+
+    from tiny_run import paper_results_file
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "paper-runs"
+    slug = "SomeOrg_tiny-llama"
+    organism = root / "organisms" / f"{slug}__sycophancy__seed42__smoke"
+    run = root / "runs" / f"{slug}__sycophancy__bct__seed42__smoke"
+    shutil.copytree(adapters["organism"], organism)
+    shutil.copytree(adapters["mine_epoch1"], run / "checkpoints" / "epoch1")
+    shutil.copytree(adapters["mine_epoch1"], run / "adapter")  # the final adapter is the last epoch's
+    shutil.copytree(adapters["organism"], root / "runs" / f"{slug}__sycophancy__act__seed42__smoke" / "adapter")
+    results = paper_results_file(tmp_path / "results.jsonl", [("sycophancy", "bct", 42), ("sycophancy", "act", 42)],
+                                 epochs=1)
+    data = own_config(tiny_model_dir) | {"checkpoints": {"runs_root": str(root), "methods": ["bct"]},
+                                         "results": str(results), "sae": {"enabled": False},
+                                         "steering": {"enabled": False}}
+    config = parse_config(data)
+    [o] = config.organisms()
+    assert (o.failure_mode, o.seed, o.methods) == ("sycophancy", 42, ("bct",))  # act filtered out
+    assert o.epochs["bct"] == {0: str(organism), 1: str(run / "checkpoints" / "epoch1")}
+    result = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert result.ok, result.failed
+    traj = pd.read_parquet(result.run_dir / "behaviour_trajectory.parquet")
+    assert set(traj["judge"]) == {"logprob", "paper:sycophancy_rate_mean"}
+    paper = traj[traj["judge"] == "paper:sycophancy_rate_mean"].sort_values("epoch")
+    assert list(paper["epoch"]) == [0, 1] and list(paper["rate"]) == pytest.approx([0.4, 0.35])
+    beh = pd.read_parquet(result.run_dir / "behaviour.parquet")
+    ours = beh[(beh["judge"] == "logprob")].set_index("checkpoint")
+    theirs = beh[(beh["judge"] == "paper:sycophancy_rate_mean")].set_index("checkpoint")["rate"]
+    assert theirs.to_dict() == pytest.approx({"base": 0.2, "before": 0.3, "after:bct": 0.35})
+    assert {"base", "before", "after:bct", "after:bct - before"} <= set(ours.index)
+    kept = pd.read_parquet(result.run_dir / "paper_results.parquet")
+    assert {"sycophancy/sycophancy_rate_mean", "mmlu/accuracy_mean", "some_new_benchmark/score"} <= set(kept["metric"])
+    assert set(kept["method"]) == {"bct"}  # only the cells of this experiment's organisms
+    page = (result.run_dir / "index.html").read_text()
+    for judge in ("paper:sycophancy_rate_mean", "logprob"):  # both judges' lines on the trajectory (JSON-escaped ·)
+        assert f'"name":"bct \\u00b7 {judge}"' in page, judge
+
+    with pytest.raises(ConfigError, match="holds nothing that matches"):
+        parse_config(data | {"checkpoints": {"runs_root": str(root), "failure_modes": ["reward_hacking"]}})
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(results.read_text() + "{not json\n")
+    from interp.pipeline.spec import check_config
+
+    with pytest.raises(Exception, match=r"broken\.jsonl:\d+: not a JSON line"):
+        check_config(parse_config(data | {"results": str(broken)}))

@@ -89,6 +89,11 @@ class ExperimentConfig(Section):
                           "one group {before, after: {name: path}, epochs}, a list of groups, or {runs_root: PATH} "
                           "in the paper's layout")
 
+    results: str | None = Field(None, description="the paper's sweep results JSONL: its judged rates beside ours in "
+                                                  "the behaviour and trajectory tables")
+    results_base_model: str | None = Field(None, description="the base_model of the results rows to read, when the "
+                                                             "file holds several")
+
     @field_validator("scale")
     @classmethod
     def _scale(cls, v: str) -> str:
