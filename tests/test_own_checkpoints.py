@@ -183,3 +183,33 @@ def test_a_paper_runs_root_is_read_as_it_is_with_the_papers_judge(adapters: dict
 
     with pytest.raises(Exception, match=r"broken\.jsonl:\d+: not a JSON line"):
         check_config(parse_config(data | {"results": str(broken)}))
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_adapters_of_the_embedded_model_made_by_peft(tmp_path: Path) -> None:
+    """The same on the embedded SmolLM2-135M: two peft adapters of it, studied as given checkpoints."""
+    from peft import LoraConfig, get_peft_model
+
+    from interp.models import load_model
+
+    paths = {}
+    for name, seed in (("organism", 1), ("mine", 2)):
+        torch.manual_seed(seed)
+        base = load_model("smollm2-135m-instruct", device="cpu").model
+        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                     init_lora_weights=False))
+        peft_model.save_pretrained(tmp_path / name)
+        paths[name] = str(tmp_path / name)
+    data = {"name": "own-real", "model": "smollm2-135m-instruct", "failure_modes": ["sycophancy"],
+            "checkpoints": {"before": paths["organism"], "after": {"mine": paths["mine"]}},
+            "behaviour": {"eval_rows": 8, "n_boot": 200}, "capture": {"max_examples": 24, "hooks": "resid_post:10-14"},
+            "probes": {"methods": ["diffmeans"], "n_permutations": 20, "n_boot": 100},
+            "sharpening": {"n_boot": 50, "n_permutations": 20}, "sae": {"enabled": False},
+            "steering": {"layer": 12, "alphas": [0.0, 0.05], "n_random": 1, "eval_rows": 6, "neutral_rows": 4,
+                         "n_boot": 100}}
+    result = run_experiment(parse_config(data), out=tmp_path / "artifacts", progress=False)
+    assert result.ok, result.failed
+    layers = pd.read_parquet(result.run_dir / "layers.parquet")
+    assert set(layers["checkpoint"]) == {"base", "before", "after:mine"} and layers["layer"].nunique() == 5
+    assert (result.run_dir / "ablation.parquet").is_file() and (result.run_dir / "index.html").is_file()
