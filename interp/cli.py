@@ -133,11 +133,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``interp sweep``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
     from interp.pipeline import ConfigError, summary_text
+    from interp.pipeline.spec import check_config
     from interp.pipeline.sweep import require_ray, run_setup, run_sweep
 
     try:
         run_setup(args.setup)
         config = _load(args)
+        check_config(config)
         require_ray()
     except (ConfigError, ImportError, ValueError, AttributeError) as e:
         print(e, file=sys.stderr)

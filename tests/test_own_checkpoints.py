@@ -105,7 +105,7 @@ def test_given_checkpoints_run_end_to_end_and_are_never_written(adapters: dict[s
 
 
 def test_given_checkpoints_are_checked_before_any_work(adapters: dict[str, Path], tiny_model_dir: Path,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     org, mine = str(adapters["organism"]), str(adapters["mine"])
     with pytest.raises(ConfigError, match="checkpoints and methods are exclusive"):
         parse_config(own_config(tiny_model_dir, before=org) | {"methods": ["bct"]})
@@ -129,6 +129,10 @@ def test_given_checkpoints_are_checked_before_any_work(adapters: dict[str, Path]
     with pytest.raises(ConfigError):
         run_experiment(bad, out=out, progress=False)
     assert not out.exists()  # refused before anything was written
+    twice = parse_config(own_config(tiny_model_dir, before=org, after={"same": org}))
+    with caplog.at_level("WARNING"):
+        check_config(twice)  # allowed, but said: their numbers will be the same
+    assert "sycophancy/s0/before and sycophancy/s0/after:same are one model" in caplog.text
 
 
 def test_a_paper_runs_root_is_read_as_it_is_with_the_papers_judge(adapters: dict[str, Path], tiny_model_dir: Path,

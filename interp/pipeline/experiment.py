@@ -92,29 +92,42 @@ def runs_root_organisms(source: RunsRootSection) -> list[Organism]:
 
     found = list_run_checkpoints(Path(source.runs_root).expanduser())
 
-    def keep(fm: str, seed: int, method: str | None) -> bool:
-        return ((source.failure_modes is None or fm in source.failure_modes)
-                and (source.seeds is None or seed in source.seeds)
-                and (method is None or source.methods is None or method in source.methods))
+    def keep(c: Any) -> bool:
+        return ((source.failure_modes is None or c.failure_mode in source.failure_modes)
+                and (source.seeds is None or c.seed in source.seeds)
+                and (source.scales is None or c.scale in source.scales)
+                and (c.method is None or source.methods is None or c.method in source.methods))
 
-    befores = {(c.failure_mode, c.seed): c for c in found if c.role == "before" and keep(c.failure_mode, c.seed, None)}
+    found = [c for c in found if keep(c)]
+    befores: dict[tuple[str, int], Any] = {}
+    for c in (c for c in found if c.role == "before"):
+        other = befores.setdefault((c.failure_mode, c.seed), c)
+        if other is not c:
+            raise ValueError(f"runs root {source.runs_root}: two organisms are {c.failure_mode} seed {c.seed} "
+                             f"({other.path.name} and {c.path.name}); keep one with scales: [...]")
+
+    def same(c: Any, before: Any) -> bool:  # a run of that organism (same model, failure mode, seed and scale)
+        return (c.model, c.failure_mode, c.seed, c.scale) == (before.model, before.failure_mode, before.seed,
+                                                             before.scale)
+
     out = []
     for (fm, seed), before in sorted(befores.items()):
-        afters = {c.method: c for c in found if c.role == "after" and (c.failure_mode, c.seed) == (fm, seed)
-                  and c.method and keep(fm, seed, c.method)}
+        afters = {c.method: c for c in found if c.role == "after" and c.method and same(c, before)}
         epochs: dict[str, dict[int, str]] = {}
         for m in afters:
             steps = {c.epoch: str(c.path) for c in found if c.role == "after_epoch" and c.method == m
-                     and (c.failure_mode, c.seed) == (fm, seed) and c.epoch is not None}
+                     and same(c, before) and c.epoch is not None}
             if steps:
                 epochs[m] = {0: str(before.path)} | steps  # epoch 0 of a consistency run: the organism
         methods = tuple(sorted(afters))
         out.append(Organism(fm, seed, methods, {"before": str(before.path)}
                             | {f"after:{m}": str(c.path) for m, c in afters.items()}, epochs))
     if not out:
-        held = sorted({f"{c.failure_mode}/{c.method or 'organism'}/seed{c.seed}" for c in found})
+        held = sorted({f"{c.failure_mode}/{c.method or 'organism'}/seed{c.seed}/{c.scale}"
+                       for c in list_run_checkpoints(Path(source.runs_root).expanduser())})
         raise ValueError(f"runs root {source.runs_root} holds nothing that matches failure_modes="
-                         f"{source.failure_modes}, methods={source.methods}, seeds={source.seeds}; it holds "
+                         f"{source.failure_modes}, methods={source.methods}, seeds={source.seeds}, scales="
+                         f"{source.scales}; it holds "
                          f"{', '.join(held) if held else 'no organisms/ or runs/ adapters'}")
     return out
 

@@ -225,6 +225,7 @@ class RunsRootSection(Section):
     failure_modes: tuple[str, ...] | None = Field(None, description="only these (default: every one found)")
     methods: tuple[str, ...] | None = Field(None, description="only these runs (default: every one found)")
     seeds: tuple[int, ...] | None = Field(None, description="only these seeds (default: every one found)")
+    scales: tuple[str, ...] | None = Field(None, description="only these scales (default: every one found)")
 
     @field_validator("runs_root")
     @classmethod
