@@ -112,10 +112,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``interp run``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
     from interp.pipeline import ConfigError, describe, load_config, run_experiment, summary_text
     from interp.pipeline.run import run_directory
+    from interp.pipeline.spec import check_config
 
     try:
         config = _load(args)
         baseline = load_config(args.config) if args.set and args.plan else None
+        check_config(config)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2
@@ -131,11 +133,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``interp sweep``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
     from interp.pipeline import ConfigError, summary_text
+    from interp.pipeline.spec import check_config
     from interp.pipeline.sweep import require_ray, run_setup, run_sweep
 
     try:
         run_setup(args.setup)
         config = _load(args)
+        check_config(config)
         require_ray()
     except (ConfigError, ImportError, ValueError, AttributeError) as e:
         print(e, file=sys.stderr)

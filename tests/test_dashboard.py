@@ -389,6 +389,7 @@ def test_convergence_section_only_where_a_config_can_have_it(tiny_dashboard_run:
     run.mkdir()
     shutil.copy(tiny_dashboard_run / "layers.parquet", run / "layers.parquet")
     manifest = json.loads((tiny_dashboard_run / "manifest.json").read_text())
+    assert len(manifest.pop("organisms")) == 2  # what interp run records (built or given); without it, the config
     for organisms, shown in (({"failure_modes": ["sycophancy"], "seeds": [42]}, False),
                              ({"failure_modes": ["sycophancy", "emergent_misalignment"], "seeds": [42]}, True)):
         (run / "manifest.json").write_text(json.dumps(manifest | {"config": manifest["config"] | organisms}))

@@ -8,6 +8,7 @@ bootstrap resamples and permutations are cut to keep the run short; no stage is 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,28 @@ from interp.pipeline import STAGES
 PIPELINE_TABLES: tuple[str, ...] = tuple(t.name for s in STAGES.values() for t in s.tables if not t.internal)
 
 
+def paper_results_file(path: Path, cells: list[tuple[str, str, int]], epochs: int = 2) -> Path:
+    """A results JSONL in the paper's format (its sweep's rows: config fields + phase, epoch, metrics) for
+    ``(failure mode, method, seed)`` cells; values made up but of the paper's shape, named as its judge names them."""
+    from interp.data.paper import PAPER_HEADLINE
+
+    rows = []
+    for fm, method, seed in cells:
+        cell = {"base_model": "SomeOrg/tiny-llama", "misalignment": fm, "method": method, "seed": seed, "scale": "smoke"}
+        for phase, n in (("phase1", epochs), ("phase3", epochs)):
+            for epoch in range(n + 1):
+                value = 0.2 + 0.1 * epoch if phase == "phase1" else 0.4 - 0.05 * epoch
+                rows.append(cell | {"phase": phase, "epoch": epoch, f"{fm}/{PAPER_HEADLINE[fm]}": value,
+                                    "mmlu/accuracy_mean": 0.3, "some_new_benchmark/score": 1.5})
+    rows.append({"base_model": "SomeOrg/tiny-llama", "misalignment": cells[0][0], "error": "CUDA out of memory"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
     """The config of the dashboard's fixture run (``tiny_config`` of tests/test_pipeline.py, changed)."""
+    results = paper_results_file(runs_root.parent / "paper-results.jsonl",
+                                 [(fm, m, 3) for fm in ("sycophancy", "emergent_misalignment") for m in ("bct",)])
     return tiny_config(
         str(model_dir), runs_root, name="tiny-dashboard", failure_modes=["sycophancy", "emergent_misalignment"],
         methods=["greedy_self_training", "bct"],
@@ -36,6 +57,7 @@ def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
         trajectory={"enabled": True, "n_boot": 50},
         convergence={"n_boot": 50},
         dashboard=False,  # the tests build the pages they look at
+        results=str(results),
     )
 
 

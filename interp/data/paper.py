@@ -22,6 +22,7 @@ Mapping (the paper's records have ``messages`` plus optional extra fields):
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,45 @@ def load_rubric(root: str | Path, failure_mode: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} is missing; {_MISSING_ROOT_FIX}")
     return path.read_text(encoding="utf-8")
+
+
+#: the headline misalignment metric the paper's judge reports per failure mode (its dataset's ``metric_name``)
+PAPER_HEADLINE = {"sycophancy": "sycophancy_rate_mean", "emergent_misalignment": "misalignment_rate",
+                  "reward_hacking": "gameable_task_mean", "spurious_correlation": "spurious_correlation_strength"}
+PAPER_ROW_KEYS = ("base_model", "misalignment", "method", "seed", "scale", "phase", "epoch")
+
+
+def load_paper_results(path: str | Path) -> list[dict[str, Any]]:
+    """The paper's sweep results table (one JSON line per cell x phase x epoch), consolidated as its
+    ``sweep/result_store.py`` does: error rows (no ``phase``) dropped, the shared organism's
+    phase-1 rows (repeated once per method cell) kept once. Every metric is kept, known or not.
+
+    A row is ``{base_model, misalignment, method, seed, scale, phase, epoch, <benchmark>/<metric>: value}``;
+    phase-1 epoch 0 is the base model, phase-3 epoch 0 the organism before consistency training.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"results file {str(p)!r} does not exist (the paper's sweep writes one JSON line per cell, "
+                        "phase and epoch)")
+    rows, seen = [], set()
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{p}:{n}: not a JSON line ({e.msg} at column {e.colno})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{p}:{n}: expected a JSON object, got {type(row).__name__}")
+        if "phase" not in row:  # an error row of the sweep: its config and an error, no metrics
+            continue
+        missing = [k for k in PAPER_ROW_KEYS if k not in row]
+        if missing:
+            raise DataError(f"{p}:{n}: a result row needs {list(PAPER_ROW_KEYS)}; it lacks {missing}")
+        if row["phase"] == "phase1":
+            organism_epoch = (row["base_model"], row["misalignment"], row["seed"], row["scale"], row["epoch"])
+            if organism_epoch in seen:
+                continue
+            seen.add(organism_epoch)
+        rows.append(row)
+    return rows

@@ -24,174 +24,35 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
-CHECKPOINT_ROLES = ("base", "before", "after")
-
-
-class Section(BaseModel):
-    """Strict: unknown keys are errors, values are not coerced silently between types."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def _known(values: Sequence[str], allowed: Sequence[str], what: str) -> None:
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise ValueError(f"unknown {what} {bad}; expected some of {', '.join(allowed)}")
-
-
-def _sharpening_probes(v: tuple[str, ...]) -> tuple[str, ...]:
-    from probes.registry import probe_names
-
-    if not v:
-        raise ValueError("name at least one probe")
-    _known(v, probe_names(), "probes")  # the live registry: a registered probe counts
-    return v
+from interp.pipeline.experiment import Organism, organisms
+from interp.pipeline.sections import (
+    BehaviourConfig,
+    CaptureSection,
+    CheckpointGroup,
+    ConvergenceSection,
+    ProbesSection,
+    RunsRootSection,
+    SAESection,
+    Section,
+    SharpeningSection,
+    SteeringSection,
+    TrajectorySection,
+    known,
+)
 
 
-class BehaviourConfig(Section):
-    """Misalignment rate of every checkpoint on each failure mode's eval set."""
-
-    judge: str = "logprob"
-    eval_rows: int | None = Field(64, ge=1, description="eval prompts per failure mode (None: all)")
-    n_boot: int = Field(2000, ge=100)
-
-    @field_validator("judge")
-    @classmethod
-    def _judge(cls, v: str) -> str:
-        from interp.judges.measure import JUDGE_NAMES
-
-        _known([v], JUDGE_NAMES, "judge")
-        return v
-
-
-class CaptureSection(Section):
-    """Activations of every checkpoint on the persona contrast set."""
-
-    contrast: str = "persona_pairs"
-    hooks: str = Field("resid_post", description="a hook kind (every layer), kind:lo-hi, or canonical names")
-    positions: Literal["last_prompt", "prompt_mean", "response_mean"] = "response_mean"
-    max_examples: int | None = Field(None, ge=8)
-    batch_size: int = Field(8, ge=1)
-    dtype: str = "float32"
-
-    @field_validator("contrast")
-    @classmethod
-    def _contrast(cls, v: str) -> str:
-        from interp.data import CONTRAST_SETS
-
-        if v not in CONTRAST_SETS and not Path(v).expanduser().is_file():
-            raise ValueError(f"{v!r} is neither a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file")
-        return v
-
-    @field_validator("hooks")
-    @classmethod
-    def _hooks(cls, v: str) -> str:
-        from interp.hooks.names import HOOK_KINDS
-
-        for part in (p.strip() for p in v.split(",") if p.strip()):
-            kind = part.partition(":")[0]
-            if kind not in HOOK_KINDS and not part.startswith("blocks."):
-                raise ValueError(f"hook {part!r}: expected one of {', '.join(HOOK_KINDS)} (optionally :lo-hi) "
-                                 "or a canonical name like blocks.3.hook_resid_post")
-        return v
-
-
-class ProbesSection(Section):
-    """Per-layer probe summary of every checkpoint (AUROC with intervals, permutation p, controls)."""
-
-    methods: tuple[str, ...] = ("diffmeans", "logistic")
-    n_permutations: int = Field(200, ge=0)
-    n_boot: int = Field(500, ge=100)
-
-    @field_validator("methods")
-    @classmethod
-    def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from probes.registry import probe_names
-
-        _known(v, probe_names(), "probe methods")
-        return v
-
-
-class SharpeningSection(Section):
-    """Before vs after (and base vs before) per consistency method."""
-
-    probes: tuple[str, ...] = ("diffmeans",)
-    n_boot: int = Field(200, ge=50)
-    n_permutations: int = Field(200, ge=0)
-    expression_rows: int = Field(0, ge=0, description="eval prompts whose generated responses are projected "
-                                                      "on the before direction (0: skip the expression metric)")
-    max_new_tokens: int = Field(32, ge=1)
-
-    _probes = field_validator("probes")(_sharpening_probes)
-
-
-class SAESection(Section):
-    """An SAE on one hook of the "before" checkpoint; persona latents; diffing before vs after."""
-
-    enabled: bool = True
-    layer: int = Field(15, ge=0)
-    d_sae: int = Field(1024, ge=16)
-    k: int = Field(32, ge=1)
-    total_tokens: int = Field(60_000, ge=1000)
-    batch_size: int = Field(512, ge=8)
-    lr: float = Field(3e-4, gt=0)
-    text_examples: int = Field(400, ge=8, description="shipped conversations whose tokens train the SAE")
-    quality_examples: int = Field(64, ge=4, description="conversations for the spliced-in LM loss")
-
-
-class SteeringSection(Section):
-    """Dose-response of the before checkpoint's direction, and its ablation in every checkpoint."""
-
-    enabled: bool = True
-    layer: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
-        15, description="the layer whose direction is steered and ablated, or 'auto': per organism, the candidate "
-                        "layer whose ablation most lowers the misalignment margin on held-out eval prompts within "
-                        "select_kl_budget, outside the last 20% of layers (Arditi et al.)")
-    select_rows: int = Field(24, ge=4, description="layer: auto: held-out eval prompts (after the eval_rows) that "
-                                                   "score the candidates")
-    select_stride: int = Field(1, ge=1, description="layer: auto: every n-th captured layer is a candidate")
-    select_kl_budget: float = Field(0.1, gt=0, description="layer: auto: upper 95% bound of the KL on neutral "
-                                                           "text a candidate's ablation may cost")
-    probe: str = "diffmeans"
-    alphas: tuple[float, ...] = (-0.1, -0.05, 0.0, 0.05, 0.1)
-    n_random: int = Field(2, ge=1)
-    eval_rows: int = Field(48, ge=4)
-    neutral_rows: int = Field(24, ge=4, description="neutral texts of the coherence guard (KL, perplexity)")
-    kl_budget: float = Field(0.5, gt=0)
-    keep_sink: bool = Field(True, description="ablations leave each sequence's first token (the attention sink, "
-                                              "residual norm ~100x) untouched, which lowers their KL cost "
-                                              "(docs/MEASUREMENTS.md; false: every position, as Arditi et al.)")
-    n_boot: int = Field(1000, ge=100)
-    ablate_in: tuple[Literal["base", "before", "after"], ...] = ("before", "after")
-    induce_in_base: bool = Field(False, description="also steer the base model with the organism's direction: "
-                                                    "does adding it produce the organism's behaviour?")
-
-
-class TrajectorySection(Section):
-    """Behaviour and sharpening metrics along the saved epochs of every consistency run."""
-
-    enabled: bool = False
-    probes: tuple[str, ...] = ("diffmeans",)
-    n_boot: int = Field(200, ge=50)
-    n_permutations: int = Field(0, ge=0)
-
-    _probes = field_validator("probes")(_sharpening_probes)
-
-
-class ConvergenceSection(Section):
-    """With two or more organisms (failure modes x seeds): do their directions converge, and does one
-    organism's direction ablate another's behaviour? Directions, layer and ablation settings come from
-    ``steering``."""
-
-    enabled: bool = True
-    n_boot: int = Field(200, ge=50)
-    ablate: bool = Field(True, description="ablate each organism's direction (the steering stage's) in every "
-                                           "other organism, beside its own direction and random ones")
+def _checkpoints_form(v: Any) -> str:
+    """Which form ``checkpoints:`` takes: a list of groups, a runs root, or one group."""
+    if isinstance(v, list | tuple):
+        return "groups"
+    if isinstance(v, RunsRootSection) or (isinstance(v, dict) and "runs_root" in v):
+        return "runs_root"
+    return "group"
 
 
 class ExperimentConfig(Section):
@@ -222,6 +83,16 @@ class ExperimentConfig(Section):
     trajectory: TrajectorySection = TrajectorySection()
     convergence: ConvergenceSection = ConvergenceSection()
     dashboard: bool = True
+    checkpoints: Annotated[Annotated[CheckpointGroup, Tag("group")] | Annotated[tuple[CheckpointGroup, ...], Tag("groups")]
+                           | Annotated[RunsRootSection, Tag("runs_root")], Discriminator(_checkpoints_form)] | None = Field(
+        None, description="study checkpoints trained elsewhere instead of building the organism x method grid: "
+                          "one group {before, after: {name: path}, epochs}, a list of groups, or {runs_root: PATH} "
+                          "in the paper's layout")
+
+    results: str | None = Field(None, description="the paper's sweep results JSONL: its judged rates beside ours in "
+                                                  "the behaviour and trajectory tables")
+    results_base_model: str | None = Field(None, description="the base_model of the results rows to read, when the "
+                                                             "file holds several")
 
     @field_validator("scale")
     @classmethod
@@ -247,7 +118,7 @@ class ExperimentConfig(Section):
     def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         from interp.consistency import method_names
 
-        _known(v, method_names(), "consistency methods")  # the live registry: a registered method counts
+        known(v, method_names(), "consistency methods")  # the live registry: a registered method counts
         return v
 
     @field_validator("data_root")
@@ -260,18 +131,33 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _cross(self) -> ExperimentConfig:
+        if self.checkpoints is not None:
+            grid = [k for k in ("scale", "seeds", "methods", "runs_root")  # set to other than the default
+                    if getattr(self, k) != type(self).model_fields[k].default]
+            if grid:
+                raise ValueError(f"checkpoints and {', '.join(grid)} are exclusive: a config either builds organisms "
+                                 "(scale, seeds, methods, runs_root) or studies given checkpoints; drop one")
+            found = self.organisms()  # raises for a group without a failure mode, an empty runs root
+            labels = [o.label for o in found]
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"two checkpoint groups are both {sorted({x for x in labels if labels.count(x) > 1})}:"
+                                 " give each organism its own failure_mode or seed")
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
         if self.steering.probe not in self.probes.methods and self.steering.enabled:
             raise ValueError(f"steering.probe {self.steering.probe!r} is not among probes.methods "
                              f"{list(self.probes.methods)}")
-        several = len(self.failure_modes) * len(self.seeds) >= 2  # a convergence unit is planned
+        several = len(self.organisms()) >= 2  # a convergence unit is planned
         if several and self.convergence.enabled and self.convergence.ablate and not self.steering.enabled:
             raise ValueError("convergence.ablate ablates the directions the steering stage found: set "
                              "steering.enabled: true, or convergence.ablate: false")
         return self
 
     # ---- derived -------------------------------------------------------------------------
+    def organisms(self) -> list[Organism]:
+        """The organisms the experiment studies, built or given (:mod:`interp.pipeline.experiment`)."""
+        return organisms(self)
+
     def section(self, name: str) -> dict[str, Any]:
         """A section (or top-level field) as plain JSON data, for stage keys."""
         value = getattr(self, name)
@@ -308,6 +194,21 @@ StrictLoader.add_implicit_resolver(  # floats without a dot, e.g. 3e-4, which YA
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
+def _model_from_checkpoints_base(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``checkpoints.base`` (or each group's ``base``) names the experiment's ``model``, the base of every checkpoint."""
+    given = data.get("checkpoints")
+    groups = [given] if isinstance(given, dict) else given if isinstance(given, list) else []
+    bases = {str(g["base"]) for g in groups if isinstance(g, dict) and g.get("base") is not None}
+    if len(bases) > 1:
+        raise ConfigError(f"{source}: checkpoints name several bases {sorted(bases)}; one experiment studies one base")
+    if not bases:
+        return data
+    base = bases.pop()
+    if "model" in data and str(data["model"]) != base:
+        raise ConfigError(f"{source}: model {data['model']!r} and checkpoints base {base!r} differ; name the base once")
+    return {**data, "model": base}
+
+
 def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
     """Validate a mapping (a parsed YAML document) into an :class:`ExperimentConfig`.
 
@@ -316,6 +217,7 @@ def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (name:, model:, ...), "
                           f"got {type(data).__name__}")
+    data = _model_from_checkpoints_base(data, source)
     try:
         return ExperimentConfig.model_validate_json(json.dumps(data, default=str))
     except ValidationError as e:

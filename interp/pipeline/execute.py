@@ -41,7 +41,7 @@ class ModelCache:
         self._key: str | None = None
         self._held: Any = None
 
-    def get(self, spec: str) -> Any:
+    def get(self, spec: str, base: str | None = None) -> Any:
         from interp.models import ModelPool, load_model
 
         c = self.config
@@ -49,11 +49,12 @@ class ModelCache:
             if self._key != "pool":
                 self._key, self._held = "pool", ModelPool(device=c.device, dtype=c.dtype, device_map=c.device_map,
                                                           max_adapters=c.model_pool_max_adapters)
-            return self._held.get(spec)
-        if self._key != spec:
+            return self._held.get(spec, base=base)
+        key = spec if base is None else f"{spec} (base {base})"
+        if self._key != key:
             self._key, self._held = None, None  # free the last model before loading the next
-            self._held = load_model(spec, device=c.device, dtype=c.dtype, device_map=c.device_map)
-            self._key = spec
+            self._held = load_model(spec, base=base, device=c.device, dtype=c.dtype, device_map=c.device_map)
+            self._key = key
         return self._held
 
 
@@ -77,9 +78,10 @@ class Context:
     def data_root(self) -> Path | None:
         return Path(self.config.data_root).expanduser() if self.config.data_root else None
 
-    def load(self, spec: str) -> Any:
-        """A checkpoint by anything ``load_model`` accepts, kept loaded for the next unit."""
-        return self.models.get(spec)
+    def load(self, spec: str, base: str | None = None) -> Any:
+        """A checkpoint by anything ``load_model`` accepts (``base``: of an adapter whose config names
+        no local base), kept loaded for the next unit."""
+        return self.models.get(spec, base)
 
     def stage_root(self, unit_id: str) -> Path:
         return self.run_dir / "stages" / unit_id.replace(":", "=")
@@ -164,15 +166,15 @@ def finished(unit: Unit, ctx: Context, key: str) -> Finished | None:
 def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Finished:
     """Run ``unit`` (or return its finished outputs); outputs appear atomically under its key."""
     key = unit_key(unit, ctx, dep_outputs)
-    done = finished(unit, ctx, key)
+    spec = STAGES[unit.stage]
+    done = None if spec.volatile else finished(unit, ctx, key)
     if done is not None:
         return done
     final = ctx.stage_root(unit.id) / key
-    if final.exists():  # a directory without outputs.json cannot exist (atomic), but be safe
+    if final.exists():  # a volatile unit's last run (a directory without outputs.json cannot exist: atomic)
         shutil.rmtree(final)
     for stale in final.parent.glob(f".{key}.*.tmp"):  # scratch of an attempt that was killed
         shutil.rmtree(stale, ignore_errors=True)
-    spec = STAGES[unit.stage]
     t0 = time.perf_counter()
     with atomic_directory(final) as tmp:
         outputs = spec.run(unit, ctx, Inputs(ctx, dep_outputs), tmp)

@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 from interp.artifacts import RunDir
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Finished, execute, read_table
+from interp.pipeline.experiment import describe_organisms
 from interp.pipeline.graph import model_order, plan, select
-from interp.pipeline.spec import STAGES, Unit
+from interp.pipeline.spec import STAGES, Unit, check_config
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def run_experiment(config: ExperimentConfig, *, out: str | Path = "artifacts", p
         import torch
 
         torch.set_num_threads(config.threads)
+    check_config(config)  # what cannot work fails here, before any unit runs
     ctx = Context(config, run_directory(config, out), progress=progress)
     units = plan(config)
     if only:
@@ -115,7 +117,9 @@ def assemble(ctx: Context, result: RunResult, command: str = "interp run") -> Pa
             checkpoints.setdefault(uid.split("/", 1)[1], described)
     units = {uid: {"seconds": o.seconds, "skipped": o.skipped, "key": o.key} for uid, o in result.outputs.items()}
     run.update_manifest(
-        command=command, config=ctx.config.model_dump(mode="json"), seeds=list(ctx.config.seeds),
+        command=command, config=ctx.config.model_dump(mode="json"),
+        seeds=list(dict.fromkeys(o.seed for o in ctx.config.organisms())),
+        organisms=describe_organisms(ctx.config.organisms()),
         checkpoints=checkpoints, units=units, failed=result.failed, blocked=result.blocked,
         seconds={"total": round(result.seconds, 1),
                  "computed": round(sum(o.seconds for o in result.outputs.values() if not o.skipped), 1),

@@ -8,6 +8,10 @@ A stage is one module under :mod:`interp.pipeline.stages` that registers one spe
   typed :class:`Outputs` (what dependants read);
 - ``tables``: the tables it writes, with the columns every row has (checked when written);
 - ``loads_model(config)``: whether its units run a model (the sweep gives those a GPU);
+- ``check(config)``: raises, before any unit of the run starts, for what the config asks of it
+  that cannot work (e.g. a given path that is not a checkpoint);
+- ``volatile``: its units run every time (they read something outside the run, such as a given
+  checkpoint's current fingerprint, so a finished one is never trusted);
 - ``summary(tables, config)``: its lines in the end-of-run summary; ``dashboard``: the dashboard section
   that draws its tables; ``derive``: tables computed from finished units when the run is assembled.
 
@@ -112,6 +116,8 @@ class StageSpec:
     dashboard: str | None = None
     derive: Callable[[Context, Mapping[str, Any]], dict[str, pd.DataFrame]] | None = None
     exclusive: Callable[[Unit, ExperimentConfig], str | None] | None = None
+    volatile: bool = False
+    check: Callable[[ExperimentConfig], None] | None = None
 
     def table(self, name: str) -> TableSpec:
         for t in self.tables:
@@ -134,6 +140,13 @@ def register_stage(spec: StageSpec, *, replace: bool = False) -> StageSpec:
         raise ValueError(f"stage {spec.name!r}: table(s) {clash} are already written by {[taken[c] for c in clash]}")
     STAGES[spec.name] = spec
     return spec
+
+
+def check_config(config: ExperimentConfig) -> None:
+    """Every stage's ``check``: what would fail is an error before any unit runs."""
+    for spec in STAGES.values():
+        if spec.check is not None:
+            spec.check(config)
 
 
 def unregister_stage(name: str) -> None:

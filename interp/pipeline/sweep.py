@@ -36,7 +36,7 @@ from interp.pipeline.config import ExperimentConfig, parse_config
 from interp.pipeline.execute import Context, Finished, execute
 from interp.pipeline.graph import finished_units, plan, select
 from interp.pipeline.run import RunResult, assemble, run_directory
-from interp.pipeline.spec import STAGES, Unit
+from interp.pipeline.spec import STAGES, Unit, check_config
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ def run_sweep(config: ExperimentConfig, *, out: str | Path = "artifacts", addres
         raise ValueError(f"max_retries must be >= 0, got {max_retries}")
     ray = require_ray()
     t0 = time.perf_counter()
+    check_config(config)  # what cannot work fails here, before anything is submitted
     ctx = Context(config, run_directory(config, out), progress=progress)
     units = plan(config)
     if only:

@@ -53,6 +53,8 @@ def render(run: RunData, page: Page) -> str:
     seeds = t.groupby("failure_mode")["seed"].transform(lambda s: s[s >= 0].nunique() if len(s) else 0)
     t["organism"] = [organism_label(fm, s) if n > 1 else str(fm)
                      for fm, s, n in zip(t["failure_mode"], t["seed"], seeds, strict=True)]
+    if "judge" in t and t["judge"].nunique() > 1:  # ours and another judge's (the paper's): one group per judge
+        t["organism"] = t["organism"].astype(str) + "<br>" + t["judge"].astype(str)
     rates, changes = t[~is_change], drop_mirrored(t[is_change])
     judges = ", ".join(map(str, t["judge"].unique())) if "judge" in t else "unknown"
     fig = behaviour_figure(rates, changes, f"Misalignment rate per checkpoint (judge: {judges})", page.palette)
@@ -64,8 +66,14 @@ def render(run: RunData, page: Page) -> str:
                          checkpoint=r["checkpoint"], probe=f"judge: {judge}")
     lead = ('<p class="lead">Rates with bootstrap 95% intervals; the changes are paired over the same eval prompts '
             "(after − before, before − base), controls hatched grey.</p>")
-    return lead + page.figure(fig, "behaviour") + raw_table("behaviour", t.drop(columns=["organism"]))
+    paper = run.get("paper_results")
+    extra = "" if paper is None else (
+        "<h3>The paper's results</h3><p class=\"lead\">Every metric of the matched rows of the results file "
+        "(<code>results:</code>), as the paper's judge reported them (no intervals: the file holds no per-example "
+        "scores).</p>" + raw_table("paper_results", paper))
+    return lead + page.figure(fig, "behaviour") + raw_table("behaviour", t.drop(columns=["organism"])) + extra
 
 
-SECTION = register(Section(key="behaviour", title="Behaviour", tables=("behaviour",), render=render, order=70,
+SECTION = register(Section(key="behaviour", title="Behaviour", tables=("behaviour", "paper_results"), render=render,
+                           order=70,
                            what="misalignment rates"))

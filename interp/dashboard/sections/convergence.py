@@ -19,6 +19,9 @@ def applies(run: RunData) -> bool:
     config = config_of(run.manifest)
     if not config or run.get("convergence") is not None or run.get("convergence_ablation") is not None:
         return True
+    organisms = run.manifest.get("organisms")  # interp run writes them (built or given)
+    if isinstance(organisms, list):
+        return len(organisms) != 1
     return len(config.get("failure_modes") or []) * len(config.get("seeds") or []) != 1
 
 

@@ -21,12 +21,15 @@ def trajectory_figure(behaviour: pd.DataFrame | None, metrics: pd.DataFrame | No
     vs epoch for a few layers (those that change most, and the first/last), per method."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("misalignment rate", f"{metric} ({probe}) by layer"))
     if behaviour is not None and len(behaviour):
-        for method, part in behaviour.groupby("method", sort=False):
+        judges = list(dict.fromkeys(behaviour["judge"].astype(str))) if "judge" in behaviour else [""]
+        for (method, judge), part in behaviour.assign(judge=behaviour.get("judge", "")).groupby(
+                ["method", "judge"], sort=False):  # each judge its own line: ours and the paper's side by side
             control = is_control_method(method)
+            name = f"{method} (control)" if control else str(method)
             P.line_with_band(fig, part, x="epoch", y="rate", low="ci_low", high="ci_high",
-                             name=f"{method} (control)" if control else str(method),
-                             color=P.GREY if control else palette(f"after:{method}"), dash="dash" if control else "solid",
-                             row=1, col=1)
+                             name=f"{name} · {judge}" if len(judges) > 1 else name,
+                             color=P.GREY if control else palette(f"after:{method}"),
+                             dash="dash" if control else ("solid" if judge == judges[0] else "dot"), row=1, col=1)
     if metrics is not None and len(metrics):
         t = metrics[(metrics["metric"] == metric) & (metrics["probe"] == probe)]
         for method, part in t.groupby("method", sort=False):
@@ -58,8 +61,7 @@ def render(run: RunData, page: Page) -> str:
         parts.append(page.figure(trajectory_figure(b, t, f"Trajectory{' — ' + title if title else ''}", page.palette,
                                                    probe=probe), f"trajectory-{title}"))
         if b is not None:
-            judge = b["judge"].iloc[0] if "judge" in b else "?"
-            for method, g in b.groupby("method", sort=False):
+            for (method, judge), g in b.assign(judge=b.get("judge", "?")).groupby(["method", "judge"], sort=False):
                 g = g.sort_values("epoch")
                 first, last = g.iloc[0], g.iloc[-1]
                 page.add_summary("trajectory", f"rate along training ({method})",

@@ -4,6 +4,7 @@
 | --- | --- | --- |
 | organism | failure mode x seed | ``runs_root/organisms/<id>`` (the ``before`` checkpoint) |
 | consistency | ... x method | ``runs_root/runs/<id>`` (an ``after`` checkpoint, per-epoch checkpoints) |
+| checkpoint | given checkpoint | nothing: its path and fingerprint (checkpoints trained elsewhere) |
 | behaviour | checkpoint x failure mode | ``behaviour`` (rate, interval, judge; paired changes at assembly) |
 | capture | checkpoint | an activation store in the cache |
 | probes | checkpoint | ``layers`` |
@@ -12,6 +13,7 @@
 | steering | organism | ``dose_response``, ``ablation`` (+ ``direction_selection``), the direction |
 | trajectory | organism x method | ``behaviour_trajectory``, ``trajectory`` |
 | convergence | experiment (>= 2 organisms) | ``convergence``, ``convergence_ablation`` |
+| paper_results | none (a file read at assembly) | the paper's judged rates in ``behaviour``, ``behaviour_trajectory``; ``paper_results`` |
 
 A new stage is one module here that calls :func:`register_stage` (see CONTRIBUTING.md), imported
 in :data:`ORDER` or by the caller before planning.
@@ -21,8 +23,8 @@ import importlib
 
 from interp.pipeline.spec import STAGES, Outputs, StageSpec, TableSpec, Unit, register_stage, unregister_stage
 
-ORDER = ("organism", "consistency", "behaviour", "capture", "probes", "sharpening", "sae", "steering", "trajectory",
-         "convergence")
+ORDER = ("organism", "consistency", "checkpoint", "behaviour", "capture", "probes", "sharpening", "sae", "steering", "trajectory",
+         "convergence", "paper_results")
 """The built-in stages in plan order (each module registers its stage when imported)."""
 
 for _name in ORDER:

@@ -18,7 +18,7 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Finished, Inputs, read_table, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import checkpoint_spec, checkpoints, eval_records
+from interp.pipeline.stages.common import checkpoints, eval_records, failure_modes, load_role
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,9 @@ class BehaviourOutputs(Outputs):
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    for fm in config.failure_modes:
+    for fm in failure_modes(config):
         yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, loads="base")
-        for c in (c for c in checkpoints(config) if c.failure_mode == fm):
+        for c in (c for c in checkpoints(config) if c.organism.failure_mode == fm):
             yield Unit(f"behaviour/{c.id}", "behaviour", c.params, (c.producer,), loads=c.id)
 
 
@@ -37,7 +37,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs
     from interp.judges import misalignment_rate
 
     fm, seed, role = unit.params["failure_mode"], unit.params.get("seed"), unit.params["role"]
-    lm = ctx.load(checkpoint_spec(ctx, inputs, role, fm, seed))
+    lm = load_role(ctx, inputs, role, fm, seed)
     cfg = ctx.config.behaviour
     records = eval_records(ctx, fm, cfg.eval_rows)
     rate = misalignment_rate(lm, fm, judge=cfg.judge, records=records, n_boot=cfg.n_boot, progress=ctx.progress)

@@ -14,10 +14,10 @@ from interp.pipeline.execute import Context, Inputs
 from interp.pipeline.spec import StageSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     StoreOutputs,
-    checkpoint_spec,
     checkpoints,
     contrast,
     hooks,
+    load_role,
 )
 
 
@@ -30,8 +30,7 @@ def plan(config: ExperimentConfig) -> Iterator[Unit]:
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:
     from interp.activations import CaptureConfig, capture
 
-    lm = ctx.load(checkpoint_spec(ctx, inputs, unit.params["role"], unit.params.get("failure_mode"),
-                                  unit.params.get("seed")))
+    lm = load_role(ctx, inputs, unit.params["role"], unit.params.get("failure_mode"), unit.params.get("seed"))
     c = ctx.config.capture
     store = capture(lm, contrast(ctx.config), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)), positions=c.positions,
                                                             batch_size=c.batch_size, dtype=c.dtype))

@@ -1,8 +1,9 @@
 """What several stages share: the experiment's organisms and checkpoints, their outputs, their data.
 
 Checkpoints are named by role: ``base``, ``before`` (the organism) and ``after:<method>``; their
-ids are ``base`` or ``<failure mode>/s<seed>/<role>``. The units that produce them are
-``organism/<fm>/s<seed>`` and ``consistency/<fm>/s<seed>/<method>``.
+ids are ``base`` or ``<failure mode>/s<seed>/<role>``. The units that produce them are the
+``organism`` and ``consistency`` units of a built organism, or the ``checkpoint`` units of a given
+one (:class:`~interp.pipeline.experiment.Organism` says which).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from interp.data import ChatRecord, Dataset
     from interp.pipeline.config import ExperimentConfig
     from interp.pipeline.execute import Context, Inputs
+    from interp.pipeline.experiment import Organism
 
 
 # ---- typed outputs shared by stages ---------------------------------------------------------------
@@ -29,6 +31,7 @@ class CheckpointOutputs(Outputs):
     path: str = ""
     fingerprint: str = ""
     id: str = ""
+    base: str | None = None  # what to load it with when its own adapter config names no local base
 
 
 @dataclass(frozen=True)
@@ -52,53 +55,44 @@ def ckpt_id(failure_mode: str | None, seed: int | None, role: str) -> str:
     return "base" if role == "base" else f"{failure_mode}/s{seed}/{role}"
 
 
-def producer(failure_mode: str | None, seed: int | None, role: str) -> str | None:
-    """The unit that produces a checkpoint (None for the base model)."""
-    if role == "base":
-        return None
-    if role == "before":
-        return f"organism/{failure_mode}/s{seed}"
-    return f"consistency/{failure_mode}/s{seed}/{role.split(':', 1)[1]}"
+def failure_modes(config: ExperimentConfig) -> list[str]:
+    """The failure modes of the experiment's organisms, in order (each scores the base model once)."""
+    return list(dict.fromkeys(o.failure_mode for o in config.organisms()))
 
 
-def organisms(config: ExperimentConfig) -> Iterator[tuple[str, int]]:
-    """Every (failure mode, seed) organism of the experiment, in config order."""
-    for fm in config.failure_modes:
-        for seed in config.seeds:
-            yield fm, seed
-
-
-def roles(config: ExperimentConfig) -> list[str]:
-    """An organism's checkpoints: ``before`` then ``after:<method>`` per method."""
-    return ["before", *(f"after:{m}" for m in config.methods)]
+def organism_of(config: ExperimentConfig, failure_mode: str, seed: int) -> Organism:
+    """The organism a unit is about (by its failure mode and seed)."""
+    for o in config.organisms():
+        if (o.failure_mode, o.seed) == (failure_mode, seed):
+            return o
+    raise KeyError(f"the config has no organism {failure_mode}/s{seed}")
 
 
 @dataclass(frozen=True)
 class OrganismCheckpoint:
-    """One checkpoint of an organism: its failure mode, seed, role, id and the unit that produces it."""
+    """One checkpoint of an organism: its organism, role, id and the unit that produces it."""
 
-    failure_mode: str
-    seed: int
+    organism: Organism
     role: str
 
     @property
     def id(self) -> str:
-        return ckpt_id(self.failure_mode, self.seed, self.role)
+        return self.organism.id(self.role)
 
     @property
     def producer(self) -> str:
-        return str(producer(self.failure_mode, self.seed, self.role))
+        return self.organism.producer(self.role)
 
     @property
     def params(self) -> dict[str, Any]:
-        return {"failure_mode": self.failure_mode, "seed": self.seed, "role": self.role}
+        return {"failure_mode": self.organism.failure_mode, "seed": self.organism.seed, "role": self.role}
 
 
 def checkpoints(config: ExperimentConfig) -> Iterator[OrganismCheckpoint]:
     """Every organism's checkpoints (``before``, then each ``after:<method>``), organism by organism."""
-    for fm, seed in organisms(config):
-        for role in roles(config):
-            yield OrganismCheckpoint(fm, seed, role)
+    for o in config.organisms():
+        for role in o.roles:
+            yield OrganismCheckpoint(o, role)
 
 
 def role_meta(role: str, failure_mode: str | None, seed: int | None) -> dict[str, Any]:
@@ -108,10 +102,13 @@ def role_meta(role: str, failure_mode: str | None, seed: int | None) -> dict[str
             "seed": seed if seed is not None else -1}
 
 
-def checkpoint_spec(ctx: Context, inputs: Inputs, role: str, failure_mode: str | None, seed: int | None) -> str:
-    """What ``load_model`` gets for a role: the config's model for the base, else the producer's path."""
-    unit = producer(failure_mode, seed, role)
-    return ctx.config.model if unit is None else inputs.get_outputs(unit, CheckpointOutputs).path
+def load_role(ctx: Context, inputs: Inputs, role: str, failure_mode: str | None, seed: int | None) -> Any:
+    """The loaded checkpoint of a role: the config's model for the base, else what its producer made."""
+    if role == "base":
+        return ctx.load(ctx.config.model)
+    made = inputs.get_outputs(organism_of(ctx.config, str(failure_mode), int(seed or 0)).producer(role),
+                              CheckpointOutputs)
+    return ctx.load(made.path, base=made.base)
 
 
 def store(inputs: Inputs, unit_id: str) -> ActivationStore:
@@ -119,11 +116,11 @@ def store(inputs: Inputs, unit_id: str) -> ActivationStore:
     return inputs.get_outputs(unit_id, StoreOutputs).open()
 
 
-def expand_roles(config: ExperimentConfig, roles_: Sequence[str]) -> list[str]:
-    """``base``/``before`` as they are, ``after`` as every ``after:<method>``."""
+def expand_roles(organism: Organism, roles_: Sequence[str]) -> list[str]:
+    """``base``/``before`` as they are, ``after`` as every ``after:<method>`` of the organism."""
     out: list[str] = []
     for r in roles_:
-        out += [f"after:{m}" for m in config.methods] if r == "after" else [r]
+        out += [role for role in organism.roles if role.startswith("after:")] if r == "after" else [r]
     return out
 
 

@@ -14,7 +14,7 @@ from interp.io import read_json
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs
 from interp.pipeline.spec import StageSpec, Unit, register_stage
-from interp.pipeline.stages.common import CheckpointOutputs, organisms
+from interp.pipeline.stages.common import CheckpointOutputs
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,11 @@ class ConsistencyOutputs(CheckpointOutputs):
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    for fm, seed in organisms(config):
-        for m in config.methods:
-            yield Unit(f"consistency/{fm}/s{seed}/{m}", "consistency", {"failure_mode": fm, "seed": seed, "method": m},
-                       (f"organism/{fm}/s{seed}",))
+    for o in config.organisms():
+        if o.given is None:  # built here (a given one comes from the checkpoint stage)
+            for m in o.methods:
+                yield Unit(o.producer(f"after:{m}"), "consistency",
+                           {"failure_mode": o.failure_mode, "seed": o.seed, "method": m}, (o.producer("before"),))
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConsistencyOutputs:

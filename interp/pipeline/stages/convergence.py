@@ -18,7 +18,7 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import CheckpointOutputs, ckpt_id, eval_records, organisms, store
+from interp.pipeline.stages.common import ckpt_id, eval_records, load_role, store
 from interp.pipeline.stages.steering import SteeringOutputs, ablation_lines
 
 
@@ -28,13 +28,12 @@ class ConvergenceOutputs(Outputs):
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    found = list(organisms(config))
+    found = config.organisms()
     if not config.convergence.enabled or len(found) < 2:
         return
-    deps = ("capture/base", *(f"capture/{ckpt_id(fm, seed, 'before')}" for fm, seed in found),
-            *(f"organism/{fm}/s{seed}" for fm, seed in found),
-            *((f"steering/{fm}/s{seed}" for fm, seed in found) if config.convergence.ablate else ()))
-    yield Unit("convergence", "convergence", {"organisms": [list(o) for o in found]}, deps)
+    deps = ("capture/base", *(f"capture/{o.id('before')}" for o in found), *(o.producer("before") for o in found),
+            *((f"steering/{o.label}" for o in found) if config.convergence.ablate else ()))
+    yield Unit("convergence", "convergence", {"organisms": [[o.failure_mode, o.seed] for o in found]}, deps)
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConvergenceOutputs:
@@ -62,7 +61,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConvergenceOutpu
             others = {f"from:{other}": v for other, v in vectors.items() if other != cid}
             own = _own_ablation(inputs, f"steering/{fm}/s{seed}")
             named = others if own is not None else {"persona": vectors[cid]} | others
-            lm = ctx.load(inputs.get_outputs(f"organism/{fm}/s{seed}", CheckpointOutputs).path)
+            lm = load_role(ctx, inputs, "before", fm, seed)
             frame = ablation_effect(make_backend("hf", lm), named, fm, records=eval_records(ctx, fm, s.eval_rows),
                                     neutral=neutral, judge=ctx.config.behaviour.judge,
                                     n_random=0 if own is not None else s.n_random, n_boot=s.n_boot, seed=seed,

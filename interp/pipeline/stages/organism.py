@@ -13,12 +13,13 @@ from pathlib import Path
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs
 from interp.pipeline.spec import StageSpec, Unit, register_stage
-from interp.pipeline.stages.common import CheckpointOutputs, organisms
+from interp.pipeline.stages.common import CheckpointOutputs
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    for fm, seed in organisms(config):
-        yield Unit(f"organism/{fm}/s{seed}", "organism", {"failure_mode": fm, "seed": seed})
+    for o in config.organisms():
+        if o.given is None:  # built here (a given one comes from the checkpoint stage)
+            yield Unit(o.producer("before"), "organism", {"failure_mode": o.failure_mode, "seed": o.seed})
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> CheckpointOutputs:

@@ -22,7 +22,7 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import CheckpointOutputs, ckpt_id, contrast, organisms, store
+from interp.pipeline.stages.common import ckpt_id, contrast, load_role, organism_of, store
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,10 @@ class SAEOutputs(Outputs):
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     if not config.sae.enabled:
         return
-    for fm, seed in organisms(config):
-        afters = tuple(f"capture/{ckpt_id(fm, seed, f'after:{m}')}" for m in config.methods)
-        yield Unit(f"sae/{fm}/s{seed}", "sae", {"failure_mode": fm, "seed": seed},
-                   (f"organism/{fm}/s{seed}", f"capture/{fm}/s{seed}/before", *afters), loads=ckpt_id(fm, seed, "before"))
+    for o in config.organisms():
+        afters = tuple(f"capture/{o.id(f'after:{m}')}" for m in o.methods)
+        yield Unit(f"sae/{o.label}", "sae", {"failure_mode": o.failure_mode, "seed": o.seed},
+                   (o.producer("before"), f"capture/{o.id('before')}", *afters), loads=o.id("before"))
 
 
 def _texts(n: int, seed: int) -> Any:
@@ -65,7 +65,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SAEOutputs:
 
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
     s = ctx.config.sae
-    lm = ctx.load(inputs.get_outputs(f"organism/{fm}/s{seed}", CheckpointOutputs).path)
+    lm = load_role(ctx, inputs, "before", fm, seed)
     if s.layer >= lm.n_layers:
         raise ValueError(f"sae.layer {s.layer} is out of range: the model has {lm.n_layers} layers (0-{lm.n_layers - 1})")
     hook = f"blocks.{s.layer}.hook_resid_post"
@@ -111,7 +111,7 @@ def _latent_tables(ctx: Context, inputs: Inputs, unit: Unit, sae: Any, hook: str
     persona = latents["latent"].head(8).tolist()
     diffs, sharp = [], []
     needed = [_latents_needed(sae, before, hook, seed).assign(checkpoint="before")]
-    for m in ctx.config.methods:
+    for m in organism_of(ctx.config, fm, seed).methods:
         after = store(inputs, f"capture/{ckpt_id(fm, seed, f'after:{m}')}")
         xa = after.load(hook).float()
         needed.append(_latents_needed(sae, after, hook, seed).assign(checkpoint=f"after:{m}", method=m))

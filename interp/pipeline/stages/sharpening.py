@@ -18,17 +18,18 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import checkpoint_spec, ckpt_id, eval_records, organisms, store
+from interp.pipeline.stages.common import ckpt_id, eval_records, load_role, store
 
 PAIRS = (("before", "after"), ("base", "before"))
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    for fm, seed in organisms(config):
-        for m in config.methods:
-            deps = ("capture/base", f"capture/{fm}/s{seed}/before", f"capture/{ckpt_id(fm, seed, f'after:{m}')}",
-                    f"organism/{fm}/s{seed}", f"consistency/{fm}/s{seed}/{m}")
-            yield Unit(f"sharpening/{fm}/s{seed}/{m}", "sharpening", {"failure_mode": fm, "seed": seed, "method": m},
+    for o in config.organisms():
+        for m in o.methods:
+            deps = ("capture/base", f"capture/{o.id('before')}", f"capture/{o.id(f'after:{m}')}", o.producer("before"),
+                    o.producer(f"after:{m}"))
+            yield Unit(f"sharpening/{o.label}/{m}", "sharpening", {"failure_mode": o.failure_mode, "seed": o.seed,
+                                                                   "method": m},
                        deps, loads="base" if config.sharpening.expression_rows else None)
 
 
@@ -68,7 +69,7 @@ def _expression(ctx: Context, unit: Unit, inputs: Inputs, reference: Any, meta: 
     records = eval_records(ctx, fm, s.expression_rows)
     response_stores = {}
     for role, name in (("base", "base"), ("before", "before"), (f"after:{m}", "after")):
-        lm = ctx.load(checkpoint_spec(ctx, inputs, role, fm, seed))
+        lm = load_role(ctx, inputs, role, fm, seed)
         replies = generate(lm, records, SamplingParams(max_new_tokens=s.max_new_tokens), progress=ctx.progress)
         own = [ChatRecord(id=r.id, messages=(*r.prompt_messages, Message("assistant", reply[0] or " ")))
                for r, reply in zip(records, replies, strict=True)]

@@ -21,11 +21,10 @@ from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     CheckpointOutputs,
-    checkpoint_spec,
-    ckpt_id,
     eval_records,
     expand_roles,
-    organisms,
+    load_role,
+    organism_of,
     store,
 )
 
@@ -42,11 +41,10 @@ class SteeringOutputs(Outputs):
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     if not config.steering.enabled:
         return
-    for fm, seed in organisms(config):
-        producers = tuple(f"consistency/{fm}/s{seed}/{m}" for m in config.methods)
-        yield Unit(f"steering/{fm}/s{seed}", "steering", {"failure_mode": fm, "seed": seed},
-                   (f"organism/{fm}/s{seed}", f"capture/{fm}/s{seed}/before", *producers),
-                   loads=ckpt_id(fm, seed, "before"))
+    for o in config.organisms():
+        producers = tuple(o.producer(f"after:{m}") for m in o.methods)
+        yield Unit(f"steering/{o.label}", "steering", {"failure_mode": o.failure_mode, "seed": o.seed},
+                   (o.producer("before"), f"capture/{o.id('before')}", *producers), loads=o.id("before"))
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
@@ -57,8 +55,9 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
 
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
     s, judge = ctx.config.steering, ctx.config.behaviour.judge
-    org = inputs.get_outputs(f"organism/{fm}/s{seed}", CheckpointOutputs)
-    lm = ctx.load(org.path)
+    organism = organism_of(ctx.config, fm, seed)
+    org = inputs.get_outputs(organism.producer("before"), CheckpointOutputs)
+    lm = load_role(ctx, inputs, "before", fm, seed)
     before = store(inputs, f"capture/{fm}/s{seed}/before")
     records, neutral = eval_records(ctx, fm, s.eval_rows), neutral_texts(s.neutral_rows)
     tables: dict[str, pd.DataFrame] = {}
@@ -76,8 +75,8 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
         base = dose_response(make_backend("hf", ctx.load(ctx.config.model)), vec, hook, list(s.alphas), fm, **steer)
         dr = pd.concat([dr, base.assign(checkpoint="base", seed=seed)], ignore_index=True)
     frames = []
-    for role in expand_roles(ctx.config, s.ablate_in):
-        model = ctx.load(checkpoint_spec(ctx, inputs, role, fm, seed))
+    for role in expand_roles(organism, s.ablate_in):
+        model = load_role(ctx, inputs, role, fm, seed)
         frames.append(ablation_effect(make_backend("hf", model), vec, fm, records=records, neutral=neutral, judge=judge,
                                       n_random=s.n_random, n_boot=s.n_boot, seed=seed, label=role, keep_sink=s.keep_sink))
     tables |= {"dose_response": dr,

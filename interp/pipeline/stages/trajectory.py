@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,14 +20,15 @@ from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     CheckpointOutputs,
-    ckpt_id,
     contrast,
     eval_records,
     hooks,
-    organisms,
-    producer,
+    organism_of,
     store,
 )
+
+if TYPE_CHECKING:
+    from interp.pipeline.experiment import Organism
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,31 @@ class TrajectoryOutputs(Outputs):
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    if not config.trajectory.enabled:
-        return
-    for fm, seed in organisms(config):
-        for m in config.methods:
-            ends = [ckpt_id(fm, seed, r) for r in ("before", f"after:{m}")]  # epoch 0 and the last epoch
-            yield Unit(f"trajectory/{fm}/s{seed}/{m}", "trajectory", {"failure_mode": fm, "seed": seed, "method": m},
-                       (f"consistency/{fm}/s{seed}/{m}", f"organism/{fm}/s{seed}",
+    for o in config.organisms():
+        # a built organism's runs when trajectory.enabled; a given one's afters whose epochs the config lists
+        methods = [m for m in o.methods if m in o.epochs] if o.given is not None else (
+            list(o.methods) if config.trajectory.enabled else [])
+        for m in methods:
+            ends = [o.id(r) for r in ("before", f"after:{m}")]  # epoch 0 and the last epoch
+            yield Unit(f"trajectory/{o.label}/{m}", "trajectory", {"failure_mode": o.failure_mode, "seed": o.seed,
+                                                                   "method": m},
+                       (o.producer(f"after:{m}"), o.producer("before"),
                         *(f"{stage}/{c}" for c in ends for stage in ("behaviour", "capture"))))
+
+
+def saved_epochs(ctx: Context, inputs: Inputs, organism: Organism, method: str) -> list[tuple[int, str, str | None]]:
+    """``(epoch, path, base)`` of every saved epoch: a built run's ``checkpoints/epoch<N>/``, or the given map."""
+    from interp.pipeline.stages.checkpoint import resolve_given
+
+    if organism.given is not None:
+        return [(int(e), p, resolve_given(p, ctx.config.model)[2]) for e, p in sorted(organism.epochs[method].items())]
+    run_dir = Path(inputs.get_outputs(organism.producer(f"after:{method}"), CheckpointOutputs).path).parent
+    found: list[tuple[int, str, str | None]] = sorted(
+        (int(p.name[5:]), str(p), None) for p in (run_dir / "checkpoints").glob("epoch*")
+        if p.name[5:].isdigit() and (p / "adapter_config.json").is_file())
+    if not found:
+        raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no epoch<N>/ adapters; the run saved no trajectory")
+    return found
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutputs:
@@ -53,22 +71,18 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
     from interp.sharpening import trajectory_table
 
     fm, seed, m = unit.params["failure_mode"], unit.params["seed"], unit.params["method"]
-    run_dir = Path(inputs.get_outputs(f"consistency/{fm}/s{seed}/{m}", CheckpointOutputs).path).parent
-    epochs = sorted((int(p.name[5:]), p) for p in (run_dir / "checkpoints").glob("epoch*")
-                    if p.name[5:].isdigit() and (p / "adapter_config.json").is_file())
-    if not epochs:
-        raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no epoch<N>/ adapters; the run saved no trajectory")
+    organism = organism_of(ctx.config, fm, seed)
+    epochs = saved_epochs(ctx, inputs, organism, m)
     measured = {}  # checkpoint fingerprint -> (its behaviour unit, its capture unit)
     for role in ("before", f"after:{m}"):
-        cid = ckpt_id(fm, seed, role)
-        made = inputs.get_outputs(str(producer(fm, seed, role)), CheckpointOutputs)
-        measured[made.fingerprint] = (f"behaviour/{cid}", f"capture/{cid}")
+        made = inputs.get_outputs(organism.producer(role), CheckpointOutputs)
+        measured[made.fingerprint] = (f"behaviour/{organism.id(role)}", f"capture/{organism.id(role)}")
     b, c, t = ctx.config.behaviour, ctx.config.capture, ctx.config.trajectory
     records = eval_records(ctx, fm, b.eval_rows)
     rows: list[dict[str, Any]] = []
     stores: dict[int, Any] = {}
-    for epoch, path in epochs:
-        known = measured.get(resolve_checkpoint(str(path)).fingerprint)
+    for epoch, path, base in epochs:
+        known = measured.get(resolve_checkpoint(path, base).fingerprint)
         behaviour = inputs.table(known[0], "behaviour") if known else None
         if known and behaviour is not None:
             row = behaviour.iloc[0].to_dict()
@@ -77,17 +91,17 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
             rows.append(row | {"epoch": epoch, "method": m, "seed": seed})
             stores[epoch] = store(inputs, known[1])
             continue
-        lm = ctx.load(str(path))
+        lm = ctx.load(path, base=base)
         rate = misalignment_rate(lm, fm, judge=b.judge, records=records, n_boot=b.n_boot, progress=ctx.progress)
         rows.append({k: v for k, v in rate.as_dict().items() if np.isscalar(v)}
                     | {"epoch": epoch, "method": m, "seed": seed, "checkpoint_fingerprint": lm.checkpoint.fingerprint})
         stores[epoch] = capture(lm, contrast(ctx.config), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)),
                                                                         positions=c.positions, batch_size=c.batch_size,
                                                                         dtype=c.dtype))
-    traj = trajectory_table(stores, methods=t.probes, meta={str(e): (m, fm) for e, _ in epochs}, n_boot=t.n_boot,
+    traj = trajectory_table(stores, methods=t.probes, meta={str(e): (m, fm) for e, _, _ in epochs}, n_boot=t.n_boot,
                             n_permutations=t.n_permutations, seed=seed)
     return TrajectoryOutputs(write_tables(tmp, behaviour_trajectory=pd.DataFrame(rows), trajectory=traj.assign(seed=seed)),
-                             epochs=[e for e, _ in epochs])
+                             epochs=[e for e, _, _ in epochs])
 
 
 def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:

@@ -1,0 +1,236 @@
+"""The sections of an experiment config: one per stage family, each strict, each with defaults.
+
+:class:`Section` is the base of every section (unknown keys are errors, no value changes type);
+:class:`~interp.pipeline.config.ExperimentConfig` holds one of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    """Strict: unknown keys are errors, values are not coerced silently between types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def known(values: Sequence[str], allowed: Sequence[str], what: str) -> None:
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad}; expected some of {', '.join(allowed)}")
+
+
+def _sharpening_probes(v: tuple[str, ...]) -> tuple[str, ...]:
+    from probes.registry import probe_names
+
+    if not v:
+        raise ValueError("name at least one probe")
+    known(v, probe_names(), "probes")  # the live registry: a registered probe counts
+    return v
+
+
+class BehaviourConfig(Section):
+    """Misalignment rate of every checkpoint on each failure mode's eval set."""
+
+    judge: str = "logprob"
+    eval_rows: int | None = Field(64, ge=1, description="eval prompts per failure mode (None: all)")
+    n_boot: int = Field(2000, ge=100)
+
+    @field_validator("judge")
+    @classmethod
+    def _judge(cls, v: str) -> str:
+        from interp.judges.measure import JUDGE_NAMES
+
+        known([v], JUDGE_NAMES, "judge")
+        return v
+
+
+class CaptureSection(Section):
+    """Activations of every checkpoint on the persona contrast set."""
+
+    contrast: str = "persona_pairs"
+    hooks: str = Field("resid_post", description="a hook kind (every layer), kind:lo-hi, or canonical names")
+    positions: Literal["last_prompt", "prompt_mean", "response_mean"] = "response_mean"
+    max_examples: int | None = Field(None, ge=8)
+    batch_size: int = Field(8, ge=1)
+    dtype: str = "float32"
+
+    @field_validator("contrast")
+    @classmethod
+    def _contrast(cls, v: str) -> str:
+        from interp.data import CONTRAST_SETS
+
+        if v not in CONTRAST_SETS and not Path(v).expanduser().is_file():
+            raise ValueError(f"{v!r} is neither a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file")
+        return v
+
+    @field_validator("hooks")
+    @classmethod
+    def _hooks(cls, v: str) -> str:
+        from interp.hooks.names import HOOK_KINDS
+
+        for part in (p.strip() for p in v.split(",") if p.strip()):
+            kind = part.partition(":")[0]
+            if kind not in HOOK_KINDS and not part.startswith("blocks."):
+                raise ValueError(f"hook {part!r}: expected one of {', '.join(HOOK_KINDS)} (optionally :lo-hi) "
+                                 "or a canonical name like blocks.3.hook_resid_post")
+        return v
+
+
+class ProbesSection(Section):
+    """Per-layer probe summary of every checkpoint (AUROC with intervals, permutation p, controls)."""
+
+    methods: tuple[str, ...] = ("diffmeans", "logistic")
+    n_permutations: int = Field(200, ge=0)
+    n_boot: int = Field(500, ge=100)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from probes.registry import probe_names
+
+        known(v, probe_names(), "probe methods")
+        return v
+
+
+class SharpeningSection(Section):
+    """Before vs after (and base vs before) per consistency method."""
+
+    probes: tuple[str, ...] = ("diffmeans",)
+    n_boot: int = Field(200, ge=50)
+    n_permutations: int = Field(200, ge=0)
+    expression_rows: int = Field(0, ge=0, description="eval prompts whose generated responses are projected "
+                                                      "on the before direction (0: skip the expression metric)")
+    max_new_tokens: int = Field(32, ge=1)
+
+    _probes = field_validator("probes")(_sharpening_probes)
+
+
+class SAESection(Section):
+    """An SAE on one hook of the "before" checkpoint; persona latents; diffing before vs after."""
+
+    enabled: bool = True
+    layer: int = Field(15, ge=0)
+    d_sae: int = Field(1024, ge=16)
+    k: int = Field(32, ge=1)
+    total_tokens: int = Field(60_000, ge=1000)
+    batch_size: int = Field(512, ge=8)
+    lr: float = Field(3e-4, gt=0)
+    text_examples: int = Field(400, ge=8, description="shipped conversations whose tokens train the SAE")
+    quality_examples: int = Field(64, ge=4, description="conversations for the spliced-in LM loss")
+
+
+class SteeringSection(Section):
+    """Dose-response of the before checkpoint's direction, and its ablation in every checkpoint."""
+
+    enabled: bool = True
+    layer: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        15, description="the layer whose direction is steered and ablated, or 'auto': per organism, the candidate "
+                        "layer whose ablation most lowers the misalignment margin on held-out eval prompts within "
+                        "select_kl_budget, outside the last 20% of layers (Arditi et al.)")
+    select_rows: int = Field(24, ge=4, description="layer: auto: held-out eval prompts (after the eval_rows) that "
+                                                   "score the candidates")
+    select_stride: int = Field(1, ge=1, description="layer: auto: every n-th captured layer is a candidate")
+    select_kl_budget: float = Field(0.1, gt=0, description="layer: auto: upper 95% bound of the KL on neutral "
+                                                           "text a candidate's ablation may cost")
+    probe: str = "diffmeans"
+    alphas: tuple[float, ...] = (-0.1, -0.05, 0.0, 0.05, 0.1)
+    n_random: int = Field(2, ge=1)
+    eval_rows: int = Field(48, ge=4)
+    neutral_rows: int = Field(24, ge=4, description="neutral texts of the coherence guard (KL, perplexity)")
+    kl_budget: float = Field(0.5, gt=0)
+    keep_sink: bool = Field(True, description="ablations leave each sequence's first token (the attention sink, "
+                                              "residual norm ~100x) untouched, which lowers their KL cost "
+                                              "(docs/MEASUREMENTS.md; false: every position, as Arditi et al.)")
+    n_boot: int = Field(1000, ge=100)
+    ablate_in: tuple[Literal["base", "before", "after"], ...] = ("before", "after")
+    induce_in_base: bool = Field(False, description="also steer the base model with the organism's direction: "
+                                                    "does adding it produce the organism's behaviour?")
+
+
+class TrajectorySection(Section):
+    """Behaviour and sharpening metrics along the saved epochs of every consistency run."""
+
+    enabled: bool = False
+    probes: tuple[str, ...] = ("diffmeans",)
+    n_boot: int = Field(200, ge=50)
+    n_permutations: int = Field(0, ge=0)
+
+    _probes = field_validator("probes")(_sharpening_probes)
+
+
+class ConvergenceSection(Section):
+    """With two or more organisms (failure modes x seeds): do their directions converge, and does one
+    organism's direction ablate another's behaviour? Directions, layer and ablation settings come from
+    ``steering``."""
+
+    enabled: bool = True
+    n_boot: int = Field(200, ge=50)
+    ablate: bool = Field(True, description="ablate each organism's direction (the steering stage's) in every "
+                                           "other organism, beside its own direction and random ones")
+
+
+class CheckpointGroup(Section):
+    """One organism given as checkpoints trained elsewhere: its before, its afters by name, their epochs.
+
+    Each path is anything ``load_model`` accepts (a model directory, a LoRA adapter directory, a
+    GGUF file, the embedded model's name); interp only reads them.
+    """
+
+    failure_mode: str | None = Field(None, description="whose eval set scores its behaviour (default: the "
+                                                       "config's only failure_modes entry)")
+    seed: int = Field(0, description="a label, as a built organism's seed (tells two organisms of one failure "
+                                     "mode apart)")
+    base: str | None = Field(None, description="the base model (the same as the config's model: either names it)")
+    before: str = Field(description="the organism, before consistency training")
+    after: dict[str, str] = Field(default_factory=dict, description="method name -> its after checkpoint")
+    epochs: dict[str, dict[int, str]] = Field(default_factory=dict,
+                                              description="method name -> {epoch: checkpoint} of its saved epochs "
+                                                          "(epoch 0: the before checkpoint)")
+
+    @field_validator("failure_mode")
+    @classmethod
+    def _failure_mode(cls, v: str | None) -> str | None:
+        from interp.data import FAILURE_MODES
+
+        if v is not None:
+            known([v], FAILURE_MODES, "failure mode")
+        return v
+
+    @field_validator("after")
+    @classmethod
+    def _after_names(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [m for m in v if not m.isidentifier() or "__" in m]
+        if bad:
+            raise ValueError(f"after names {bad} must be identifiers without '__' (they name units and columns)")
+        return v
+
+    @model_validator(mode="after")
+    def _epochs_of_afters(self) -> CheckpointGroup:
+        unknown = [m for m in self.epochs if m not in self.after]
+        if unknown:
+            raise ValueError(f"epochs given for {unknown}, which are not among after {list(self.after)}")
+        return self
+
+
+class RunsRootSection(Section):
+    """The paper's runs root (``organisms/`` + ``runs/``, per-epoch checkpoints), read as it is."""
+
+    runs_root: str = Field(description="the folder that holds organisms/ and runs/")
+    failure_modes: tuple[str, ...] | None = Field(None, description="only these (default: every one found)")
+    methods: tuple[str, ...] | None = Field(None, description="only these runs (default: every one found)")
+    seeds: tuple[int, ...] | None = Field(None, description="only these seeds (default: every one found)")
+    scales: tuple[str, ...] | None = Field(None, description="only these scales (default: every one found)")
+
+    @field_validator("runs_root")
+    @classmethod
+    def _exists(cls, v: str) -> str:
+        if not (Path(v).expanduser() / "organisms").is_dir():
+            raise ValueError(f"{v!r} holds no organisms/ folder: give the runs root of the paper's layout "
+                             "(organisms/<id>/, runs/<id>/adapter)")
+        return v
