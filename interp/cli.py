@@ -274,8 +274,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         target = build_comparison(args.runs, args.compare)
         print(target)
     if args.serve:
-        root = Path(os.path.commonpath([p.parent for p in [*pages, target]]))
-        with serve(root, host=args.host, port=args.port) as served:
+        dirs = [p.parent for p in [*pages, target]]  # only these are served, whatever their common parent holds
+        root = Path(os.path.commonpath(dirs))
+        with serve(root, host=args.host, port=args.port, allow=dirs) as served:
             base = served.url.rsplit("/", 1)[0]
             print(f"serving {root} at {base}/{target.relative_to(root).as_posix()}  (Ctrl-C to stop)")
             try:

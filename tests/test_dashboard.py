@@ -370,6 +370,45 @@ def test_serve_returns_a_loopback_url_and_refuses_other_hosts(page: tuple[Path, 
         serve(run, host="0.0.0.0")
 
 
+def _status(url: str, host: str | None = None) -> int:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.putrequest("GET", parts.path or "/", skip_host=host is not None)
+    if host is not None:
+        conn.putheader("Host", host)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_serve_returns_nothing_outside_the_run_directories(tiny_dashboard_run: Path, tmp_path: Path) -> None:
+    """Only the run directories it was given: no file elsewhere under their parent, no ``..``, no symlink
+    out of them, no directory listing, no foreign Host header (DNS rebinding)."""
+    runs = tmp_path / "runs"
+    one, two = runs / "one", runs / "two"
+    shutil.copytree(tiny_dashboard_run, one)
+    (runs / "secret.txt").write_text("not a run")  # beside the runs, under the served root
+    (one / "link").symlink_to("/etc/hostname")
+    (one / "link_dir").symlink_to(tmp_path)
+    two.mkdir()
+    (two / "index.html").write_text("<html>two</html>")
+    build_dashboard(one)
+    with serve(runs, allow=[one, two]) as served:
+        base = served.url.rsplit("/", 1)[0]
+        assert _status(f"{base}/one/index.html") == 200 and _status(f"{base}/two/") == 200
+        for path in ("/secret.txt", "/etc/hostname", "/one/../secret.txt", "/one/%2e%2e/secret.txt",
+                     "/one/link", "/one/link_dir/runs/secret.txt", "/", "/one/stages/", "//etc/hostname"):
+            assert _status(base + path) == 404, path
+        assert _status(f"{base}/one/index.html", host="attacker.example:80") == 403
+        assert _status(f"{base}/one/index.html", host=f"localhost:{served.server.server_address[1]}") == 200
+    with pytest.raises(ValueError, match="not under the served directory"):
+        serve(one, allow=[two])
+
+
 def test_the_cli_builds_every_run_and_the_comparison(tiny_dashboard_run: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from interp.cli import main
