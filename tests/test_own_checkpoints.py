@@ -217,3 +217,34 @@ def test_adapters_of_the_embedded_model_made_by_peft(tmp_path: Path) -> None:
     layers = pd.read_parquet(result.run_dir / "layers.parquet")
     assert set(layers["checkpoint"]) == {"base", "before", "after:mine"} and layers["layer"].nunique() == 5
     assert (result.run_dir / "ablation.parquet").is_file() and (result.run_dir / "index.html").is_file()
+
+
+def test_several_given_organisms_converge_and_a_wrong_base_is_refused(adapters: dict[str, Path], tiny_model_dir: Path,
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    org, mine = str(adapters["organism"]), str(adapters["mine_epoch1"])
+    data = own_config(tiny_model_dir) | {
+        "checkpoints": [{"failure_mode": "sycophancy", "seed": 1, "before": org},
+                        {"failure_mode": "emergent_misalignment", "seed": 1, "before": mine}],
+        "sae": {"enabled": False}, "steering": {"enabled": False}, "convergence": {"n_boot": 50, "ablate": False}}
+    config = parse_config(data)
+    assert [o.label for o in config.organisms()] == ["sycophancy/s1", "emergent_misalignment/s1"]
+    result = run_experiment(config, out=tmp_path / "artifacts", only=["convergence"], progress=False)
+    assert result.ok, result.failed
+    conv = pd.read_parquet(result.run_dir / "convergence.parquet")
+    assert {"sycophancy/s1/before", "emergent_misalignment/s1/before"} <= set(conv["a"]) | set(conv["b"])
+
+    # an adapter given with a base of another shape: named before any work, with the adapter and the base
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from interp.pipeline.spec import check_config
+
+    other = tmp_path / "wider-llama"
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(other)
+    LlamaForCausalLM(LlamaConfig(vocab_size=400, hidden_size=96, intermediate_size=128, num_hidden_layers=3,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    hub_named = str(adapters["mine"])  # its config names a base that is not on this machine
+    wrong = parse_config(own_config(other, before=hub_named))
+    with pytest.raises(ConfigError, match="mine"):
+        check_config(wrong)

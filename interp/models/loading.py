@@ -151,3 +151,42 @@ def _attach_adapter(model: nn.Module, checkpoint: Checkpoint, merge: bool) -> nn
             "Pass the base model it was trained on (base=...)."
         ) from err
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+def check_adapter_fits(checkpoint: Checkpoint) -> None:
+    """Refuse, before loading any weight, a LoRA adapter whose matrices do not fit its base's modules.
+
+    The base is built on the meta device from its config (no memory, no weights) and every LoRA
+    matrix of ``adapter_model.safetensors`` is compared with the module it adapts: an adapter
+    trained on another base (another width, other module names) is named with the first module
+    that does not fit, instead of failing later inside peft.
+    """
+    if checkpoint.kind != "lora" or checkpoint.base is None:
+        return
+    weights = checkpoint.path / "adapter_model.safetensors"
+    if not weights.is_file():
+        return  # peft's .bin adapters are refused when loaded (no pickle), with their own message
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(_weights_dir(checkpoint.base), local_files_only=True)
+    with torch.device("meta"):
+        base = AutoModelForCausalLM.from_config(config)
+    with safe_open(str(weights), framework="pt") as f:
+        for key in f.keys():  # noqa: SIM118 (safe_open is no mapping)
+            if ".lora_A." not in key and ".lora_B." not in key:
+                continue
+            module_path = key.split(".lora_")[0].removeprefix("base_model.model.")
+            try:
+                module = base.get_submodule(module_path)
+            except AttributeError:
+                raise CheckpointError(f"Adapter {checkpoint.path} adapts {module_path}, which its base "
+                                      f"{checkpoint.base.name} does not have: it was trained on another model; "
+                                      "give the base it was trained on (model: or base=...)") from None
+            shape = f.get_slice(key).get_shape()
+            want, got = (getattr(module, "in_features", None), shape[1]) if ".lora_A." in key else (
+                getattr(module, "out_features", None), shape[0])
+            if want is not None and want != got:
+                raise CheckpointError(f"Adapter {checkpoint.path}: its LoRA matrix for {module_path} has width {got}, "
+                                      f"the base {checkpoint.base.name} has {want} there: it was trained on another "
+                                      "model; give the base it was trained on (model: or base=...)")

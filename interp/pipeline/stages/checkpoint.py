@@ -37,18 +37,20 @@ def resolve_given(path: str, model: str) -> tuple[str, str, str | None]:
     adapter's own config names no base that exists here (None otherwise)."""
     from interp.models import resolve_checkpoint
     from interp.models.checkpoint import CheckpointError
+    from interp.models.loading import check_adapter_fits
 
     try:
-        return path, resolve_checkpoint(path).fingerprint, None
+        ckpt, base = resolve_checkpoint(path), None
     except CheckpointError as first:
         if not (Path(path).expanduser() / "adapter_config.json").is_file():
             raise
         try:
-            ckpt = resolve_checkpoint(path, base=model)
+            ckpt, base = resolve_checkpoint(path, base=model), model
         except CheckpointError as e:
             raise CheckpointError(f"{path}: {first}; with the experiment's model {model!r} as its base: {e}") from None
         log.info("%s: its adapter_config.json names no base here; read with the experiment's model %s", path, model)
-        return path, ckpt.fingerprint, model
+    check_adapter_fits(ckpt)
+    return path, ckpt.fingerprint, base
 
 
 def check(config: ExperimentConfig) -> None:
