@@ -227,3 +227,33 @@ def _one_thread():  # type: ignore[no-untyped-def]
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def test_the_same_training_gives_the_same_fingerprint_in_any_process(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """peft keeps target_modules as a set, whose order follows Python's randomised string hashing; interp writes
+    it sorted, so two processes (two hash seeds) training the same adapter give it one fingerprint."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom interp.data import ChatRecord, Dataset, Message\n"
+        "from interp.models import resolve_checkpoint\nfrom interp.training import LoraSpec, TrainConfig, train_sft\n"
+        f"qa = {QA!r}\n"
+        "data = Dataset('toy', tuple(ChatRecord(f'r{i}', (Message('user', q), Message('assistant', a)))"
+        " for i, (q, a) in enumerate(qa)))\n"
+        "cfg = TrainConfig(epochs=1, lr=5e-3, batch_size=3, max_length=64,"
+        " lora=LoraSpec(rank=4, alpha=8, dropout=0.0, target_modules='all-linear'))\n"
+        "out = train_sft(sys.argv[1], data, cfg, Path(sys.argv[2]), progress=False)\n"
+        "print(resolve_checkpoint(out.adapter_dir).fingerprint)\n")
+    prints = []
+    for seed in ("1", "2"):
+        env = os.environ | {"PYTHONHASHSEED": seed, "INTERP_CACHE": str(tmp_path / f"cache{seed}")}
+        out = subprocess.run([sys.executable, str(script), str(tiny_model_dir), str(tmp_path / f"run{seed}")], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        prints.append(out.stdout.strip().splitlines()[-1])
+        modules = json.loads((tmp_path / f"run{seed}" / "adapter_config.json").read_text())["target_modules"]
+        assert modules == sorted(modules) and len(modules) > 3
+    assert prints[0] == prints[1]

@@ -20,6 +20,7 @@ with the same data order, dropout and optimiser state as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -34,7 +35,7 @@ from typing import Any, TypeVar
 import torch
 from tqdm.auto import tqdm
 
-from interp.io import atomic_directory, atomic_write_json, canonical_hash, read_json
+from interp.io import atomic_directory, atomic_write_bytes, atomic_write_json, canonical_hash, read_json
 from interp.models.checkpoint import EMBEDDED_NAME, Checkpoint, record_adapter_base, resolve_checkpoint
 from interp.models.loading import LoadedModel, load_model
 from interp.training.config import TrainConfig, TrainingError, TrainResult
@@ -147,11 +148,26 @@ def _lr_at(step: int, total: int, config: TrainConfig) -> float:
     return config.lr
 
 
+def _write_adapter(model: Any, base: Checkpoint, folder: Path) -> None:
+    """peft's adapter files in ``folder``, its config written in a fixed order, and the base it was trained on.
+
+    peft stores ``target_modules`` as a set, so the list in ``adapter_config.json`` comes out in an
+    order that changes from process to process (string hashing is randomised); the same weights
+    would get another fingerprint, and everything keyed on it would be recomputed. Sorted, they do not.
+    """
+    model.save_pretrained(folder, save_embedding_layers=False)  # no hub look-up of the base
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        atomic_write_bytes(config_path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    record_adapter_base(folder, base)
+
+
 def save_adapter(model: Any, base: Checkpoint, target: Path) -> None:
     """Write the PEFT adapter of ``model`` to a new directory ``target`` atomically."""
     with atomic_directory(target) as tmp:
-        model.save_pretrained(tmp, save_embedding_layers=False)  # no hub look-up of the base
-        record_adapter_base(tmp, base)
+        _write_adapter(model, base, tmp)
 
 
 def _publish_adapter(model: Any, base: Checkpoint, adapter_dir: Path) -> None:
@@ -159,8 +175,7 @@ def _publish_adapter(model: Any, base: Checkpoint, adapter_dir: Path) -> None:
     adapter_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=adapter_dir, prefix=".adapter.", suffix=".tmp"))
     try:
-        model.save_pretrained(tmp, save_embedding_layers=False)  # no hub look-up of the base
-        record_adapter_base(tmp, base)
+        _write_adapter(model, base, tmp)
         names = sorted(p.name for p in tmp.iterdir() if p.is_file())
         names.sort(key=lambda n: n == "adapter_config.json")  # list_run_checkpoints keys on the config
         for name in names:
