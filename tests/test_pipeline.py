@@ -363,3 +363,28 @@ def test_sigkill_then_rerun_resumes(tiny_model_dir: Path, tmp_path: Path, monkey
         fresh = pd.read_parquet(clean.run_dir / f"{name}.parquet")
         drop = [c for c in ("checkpoint_fingerprint",) if c in fresh]
         pd.testing.assert_frame_equal(resumed.drop(columns=drop), fresh.drop(columns=drop), check_exact=False, rtol=1e-6)
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_model_dependent_settings_are_checked_before_any_work(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Layers and hooks against the model's config (3 layers; no weights loaded), before the first unit runs."""
+    from interp.pipeline.spec import check_config
+
+    base = tiny_config(str(tiny_model_dir), tmp_path / "runs")
+    check_config(parse_config(base))  # the tiny config itself is fine
+    for change, message in (({"steering": base["steering"] | {"layer": 99}},
+                             r"steering\.layer 99 is out of range: the model has 3 layers \(0\.\.2\)"),
+                            ({"sae": base["sae"] | {"layer": 77}}, r"sae\.layer 77 is out of range"),
+                            ({"capture": base["capture"] | {"hooks": "resid_post:1-99"}},
+                             r"'resid_post:1-99' names layers 1\.\.99, but the model has layers 0\.\.2"),
+                            ({"capture": base["capture"] | {"hooks": "resid_post:0-0"}},
+                             r"blocks\.1\.hook_resid_post is not captured")):
+        config = parse_config(base | change)
+        with pytest.raises(ConfigError, match=message):
+            check_config(config)
+        out = tmp_path / "artifacts"
+        with pytest.raises(ConfigError):
+            run_experiment(config, out=out, progress=False)
+        assert not out.exists()  # nothing started
+    with pytest.raises(ConfigError, match=r"capture\.hooks: .*Unknown hook point 'blocks\.3\.hook_foo'"):
+        parse_config(base | {"capture": base["capture"] | {"hooks": "blocks.3.hook_foo"}})

@@ -66,8 +66,14 @@ def parse_hooks(spec: str, n_layers: int) -> list[str]:
         if kind in HOOK_KINDS:
             names = all_layers(n_layers, kind)
             if span:
-                lo, _, hi = span.partition("-")
-                names = names[int(lo) : int(hi or lo) + 1]
+                lo_text, _, hi_text = span.partition("-")
+                if not lo_text.isdigit() or not (hi_text or lo_text).isdigit():
+                    raise ValueError(f"hook range {part!r}: expected {kind}:LO-HI with layer numbers, e.g. {kind}:10-20")
+                lo, hi = int(lo_text), int(hi_text or lo_text)
+                if not 0 <= lo <= hi < n_layers:
+                    raise ValueError(f"hook range {part!r} names layers {lo}..{hi}, but the model has layers "
+                                     f"0..{n_layers - 1}")
+                names = names[lo : hi + 1]
             hooks.extend(names)
         else:
             HookPoint.parse(part, n_layers)

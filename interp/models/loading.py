@@ -153,6 +153,15 @@ def _attach_adapter(model: nn.Module, checkpoint: Checkpoint, merge: bool) -> nn
     return peft_model.merge_and_unload() if merge else peft_model
 
 
+def model_config(spec: str | Path | Checkpoint, base: str | Path | Checkpoint | None = None) -> Any:
+    """The transformers config of a checkpoint (of its base, for an adapter), read without loading a weight."""
+    from transformers import AutoConfig
+
+    checkpoint = resolve_checkpoint(spec, base)
+    source = checkpoint.base if checkpoint.kind == "lora" and checkpoint.base else checkpoint
+    return AutoConfig.from_pretrained(_weights_dir(source), local_files_only=True)
+
+
 def check_adapter_fits(checkpoint: Checkpoint) -> None:
     """Refuse, before loading any weight, a LoRA adapter whose matrices do not fit its base's modules.
 
@@ -167,11 +176,10 @@ def check_adapter_fits(checkpoint: Checkpoint) -> None:
     if not weights.is_file():
         return  # peft's .bin adapters are refused when loaded (no pickle), with their own message
     from safetensors import safe_open
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(_weights_dir(checkpoint.base), local_files_only=True)
     with torch.device("meta"):
-        base = AutoModelForCausalLM.from_config(config)
+        base = AutoModelForCausalLM.from_config(model_config(checkpoint.base))
     with safe_open(str(weights), framework="pt") as f:
         for key in f.keys():  # noqa: SIM118 (safe_open is no mapping)
             if ".lora_A." not in key and ".lora_B." not in key:

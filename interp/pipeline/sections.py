@@ -72,11 +72,13 @@ class CaptureSection(Section):
     @field_validator("hooks")
     @classmethod
     def _hooks(cls, v: str) -> str:
-        from interp.hooks.names import HOOK_KINDS
+        from interp.hooks.names import HOOK_KINDS, HookPoint
 
         for part in (p.strip() for p in v.split(",") if p.strip()):
             kind = part.partition(":")[0]
-            if kind not in HOOK_KINDS and not part.startswith("blocks."):
+            if part.startswith("blocks."):
+                HookPoint.parse(part)  # its site is known (its layer is checked against the model before work)
+            elif kind not in HOOK_KINDS:
                 raise ValueError(f"hook {part!r}: expected one of {', '.join(HOOK_KINDS)} (optionally :lo-hi) "
                                  "or a canonical name like blocks.3.hook_resid_post")
         return v

@@ -143,10 +143,19 @@ def register_stage(spec: StageSpec, *, replace: bool = False) -> StageSpec:
 
 
 def check_config(config: ExperimentConfig) -> None:
-    """Every stage's ``check``: what would fail is an error before any unit runs."""
+    """Every stage's ``check``: what would fail is a :class:`~interp.pipeline.config.ConfigError` before any
+    unit runs, naming the stage's setting and what the model or the files allow."""
+    from interp.pipeline.config import ConfigError
+
+    problems = []
     for spec in STAGES.values():
         if spec.check is not None:
-            spec.check(config)
+            try:
+                spec.check(config)
+            except (ValueError, OSError) as e:  # ConfigError, CheckpointError, DataError, a missing file
+                problems.append(str(e))
+    if problems:
+        raise ConfigError(f"config {config.name!r} cannot run:\n  " + "\n  ".join(problems))
 
 
 def unregister_stage(name: str) -> None:

@@ -18,6 +18,7 @@ from interp.pipeline.stages.common import (
     contrast,
     hooks,
     load_role,
+    n_layers,
 )
 
 
@@ -38,5 +39,13 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:
                         n_layers=lm.n_layers)
 
 
+def check(config: ExperimentConfig) -> None:
+    """``capture.hooks`` name layers and sites the model has (read from its config, no weights loaded)."""
+    from interp.hooks.names import parse_hooks
+
+    parse_hooks(config.capture.hooks, n_layers(config))
+
+
 SPEC = register_stage(StageSpec("capture", sections=("capture", "device", "dtype", "device_map"), plan=plan, run=run,
-                                outputs=StoreOutputs))
+                                outputs=StoreOutputs,
+                                check=check))

@@ -124,6 +124,26 @@ def expand_roles(organism: Organism, roles_: Sequence[str]) -> list[str]:
     return out
 
 
+def n_layers(config: ExperimentConfig) -> int:
+    """The base model's decoder layers, from its config (no weights loaded): what layer settings are checked against."""
+    from interp.models.loading import model_config
+
+    return int(model_config(config.model).num_hidden_layers)
+
+
+def check_layer(what: str, layer: int, config: ExperimentConfig) -> None:
+    """``layer`` is one of the model's and its resid_post is captured, or an error that says which exist."""
+    from interp.hooks.names import parse_hooks
+
+    n = n_layers(config)
+    if not 0 <= layer < n:
+        raise ValueError(f"{what} {layer} is out of range: the model has {n} layers (0..{n - 1})")
+    hook = f"blocks.{layer}.hook_resid_post"
+    if hook not in parse_hooks(config.capture.hooks, n):
+        raise ValueError(f"{what} {layer}: {hook} is not captured (capture.hooks = {config.capture.hooks!r}); "
+                         f"capture it or choose a captured layer")
+
+
 # ---- data every stage reads the same way ----------------------------------------------------------
 def hooks(config: ExperimentConfig, n_layers: int) -> list[str]:
     from interp.hooks.names import parse_hooks

@@ -22,7 +22,7 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import ckpt_id, contrast, load_role, organism_of, store
+from interp.pipeline.stages.common import check_layer, ckpt_id, contrast, load_role, organism_of, store
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,11 @@ def _top_texts(examples: pd.DataFrame, latent: int) -> list[dict[str, Any]]:
     return [{"text": str(r["text"])[:300], "activation": round(float(r["activation"]), 3)} for _, r in ex.iterrows()]
 
 
+def check(config: ExperimentConfig) -> None:
+    if config.sae.enabled:
+        check_layer("sae.layer", config.sae.layer, config)
+
+
 def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     q = tables.get("sae_quality")
     if q is None or q.empty:
@@ -182,4 +187,4 @@ SPEC = register_stage(StageSpec(
                       "a latent among the top movers between before and after (model diffing)"),
             TableSpec("sae_latent_sharpening", ("latent", "checkpoint", "method", "hook", "failure_mode", "seed"),
                       "a persona latent's selectivity and frequency, before vs after a method")),
-    summary=summary, dashboard="sae"))
+    summary=summary, dashboard="sae", check=check))

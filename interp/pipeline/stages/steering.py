@@ -21,6 +21,7 @@ from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     CheckpointOutputs,
+    check_layer,
     eval_records,
     expand_roles,
     load_role,
@@ -151,6 +152,12 @@ def ablation_lines(ab: pd.DataFrame | None, title: str) -> list[str]:
     return lines
 
 
+def check(config: ExperimentConfig) -> None:
+    s = config.steering
+    if s.enabled and s.layer != "auto":
+        check_layer("steering.layer", int(s.layer), config)
+
+
 def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
     lines: list[str] = []
     dr = tables.get("dose_response")
@@ -181,4 +188,4 @@ SPEC = register_stage(StageSpec(
             TableSpec("direction_selection", ("candidate", "hook", "layer", "margin_drop", "drop_low", "drop_high", "kl",
                                               "kl_high", "eligible", "selected", "failure_mode", "seed"),
                       "a candidate layer's direction ablated on held-out prompts (steering.layer: auto)")),
-    summary=summary, dashboard="steering"))
+    summary=summary, dashboard="steering", check=check))
