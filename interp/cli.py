@@ -111,7 +111,7 @@ def _load(args: argparse.Namespace) -> ExperimentConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     """``interp run``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
     from interp.pipeline import ConfigError, describe, load_config, run_experiment, summary_text
-    from interp.pipeline.run import run_directory
+    from interp.pipeline.run import RunDirError, run_directory
     from interp.pipeline.spec import check_config
 
     try:
@@ -125,7 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         baseline = baseline.model_copy(update={"name": config.name}) if baseline is not None else None
         print(describe(config, run_directory(config, args.out), only=args.only, baseline=baseline))
         return 0
-    result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None)
+    try:
+        result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None,
+                                force=args.force)
+    except RunDirError as e:
+        print(e, file=sys.stderr)
+        return 2
     print(summary_text(result))
     return 0 if result.ok else 1
 
@@ -133,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``interp sweep``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
     from interp.pipeline import ConfigError, summary_text
+    from interp.pipeline.run import RunDirError, claim_run_dir, run_directory
     from interp.pipeline.spec import check_config
     from interp.pipeline.sweep import require_ray, run_setup, run_sweep
 
@@ -142,6 +148,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_config(config)
         require_ray()
     except (ConfigError, ImportError, ValueError, AttributeError) as e:
+        print(e, file=sys.stderr)
+        return 2
+    try:
+        claim_run_dir(config, run_directory(config, args.out), force=args.force)
+    except RunDirError as e:
         print(e, file=sys.stderr)
         return 2
     result = run_sweep(config, out=args.out, address=args.address, max_retries=args.max_retries,
@@ -160,6 +171,9 @@ def _experiment_arguments(p: argparse.ArgumentParser, example: str) -> None:
                    help="override a config value, e.g. --set steering.layer=12 --set sae.enabled=false")
     p.add_argument("--only", action="append", default=[], metavar="UNIT",
                    help="run only units whose id starts with this (and their inputs), e.g. --only steering/")
+    p.add_argument("--force", action="store_true",
+                   help="run into a directory that holds another config's run, moving its tables aside "
+                        "(to previous/<time>/; the keyed unit outputs are kept and reused)")
     p.add_argument("--no-progress", action="store_true")
 
 

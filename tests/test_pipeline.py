@@ -220,8 +220,22 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
 
     # a changed steering section recomputes the steering unit only
     steer = config.model_copy(update={"steering": config.steering.model_copy(update={"alphas": (0.0, 0.2)})})
-    third = run_experiment(steer, out=tmp_path / "artifacts", progress=False)
+    from interp.pipeline.run import RunDirError
+
+    with pytest.raises(RunDirError, match="holds the run of another config"):
+        run_experiment(steer, out=tmp_path / "artifacts", progress=False)  # a run directory shows one config
+    third = run_experiment(steer, out=tmp_path / "artifacts", progress=False, force=True)
     assert {u for u, o in third.outputs.items() if not o.skipped} == {"steering/sycophancy/s3"}
+    aside = list((run / "previous").iterdir())
+    assert len(aside) == 1 and (aside[0] / "layers.parquet").is_file()  # the old run's tables, moved aside
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "sharpening.parquet"), sharp)  # shared units reused
+
+    # --only into the directory of the same config re-gathers every finished unit: no table shrinks
+    layers = pd.read_parquet(run / "layers.parquet")
+    only = run_experiment(steer, out=tmp_path / "artifacts", only=["probes/base"], progress=False)
+    assert set(only.outputs) == {"capture/base", "probes/base"}
+    pd.testing.assert_frame_equal(pd.read_parquet(run / "layers.parquet"), layers)
+    assert (run / "dose_response.parquet").is_file() and (run / "sae_quality.parquet").is_file()
 
 
 def test_span_of_random_controls() -> None:
@@ -300,7 +314,7 @@ def test_two_organisms_get_a_convergence_unit(tiny_model_dir: Path, tmp_path: Pa
 
     monkeypatch.setattr(interp.steering, "ablation_effect", spy)
     reuse = config.model_copy(update={"steering": config.steering.model_copy(update={"ablate_in": ("before",)})})
-    again = run_experiment(reuse, out=tmp_path / "artifacts", only=["convergence"], progress=False)
+    again = run_experiment(reuse, out=tmp_path / "artifacts", only=["convergence"], progress=False, force=True)
     assert again.ok, again.failed
     assert sorted(calls) == sorted([("before", 1), ("before", 1), *((o, 0) for o in organisms)])  # no random reruns
     ab2 = pd.read_parquet(again.run_dir / "convergence_ablation.parquet")

@@ -10,6 +10,7 @@ checkpoint fingerprints, seeds and timings) and builds ``index.html``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -21,10 +22,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from interp.artifacts import RunDir
+from interp.io import canonical_hash, read_json
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Finished, execute, read_table
 from interp.pipeline.experiment import describe_organisms
-from interp.pipeline.graph import model_order, plan, select
+from interp.pipeline.graph import finished_units, model_order, plan, select
 from interp.pipeline.spec import STAGES, Unit, check_config
 
 log = logging.getLogger(__name__)
@@ -50,16 +52,58 @@ def run_directory(config: ExperimentConfig, out: str | Path = "artifacts") -> Pa
     return Path(out) / config.name
 
 
+#: settings that change how a run goes, not what it computes: a run directory's config key leaves them out
+NOT_IN_CONFIG_KEY = ("name", "threads", "dashboard", "device", "device_map", "model_pool", "model_pool_max_adapters")
+
+
+def config_key(config: ExperimentConfig | Mapping[str, Any]) -> str:
+    """The identity of what a config computes (its JSON data less :data:`NOT_IN_CONFIG_KEY`)."""
+    data = config.model_dump(mode="json") if isinstance(config, ExperimentConfig) else dict(config)
+    return canonical_hash({k: v for k, v in data.items() if k not in NOT_IN_CONFIG_KEY})
+
+
+class RunDirError(ValueError):
+    """A run directory that holds another config's run; the message names both and the ways out."""
+
+
+def claim_run_dir(config: ExperimentConfig, run_dir: Path, *, force: bool = False) -> None:
+    """Make ``run_dir`` this config's: new, already this config's (same key), or with ``force`` another
+    config's run moved aside into ``run_dir/previous/<time>/`` (its tables, manifest and page; the keyed
+    unit outputs under ``stages/`` stay, and what the two configs share is not recomputed)."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.is_file():
+        return
+    recorded = read_json(manifest)
+    theirs = recorded.get("config_key") or (config_key(recorded["config"]) if isinstance(recorded.get("config"), dict)
+                                            else None)
+    if theirs is None or theirs == config_key(config):
+        return
+    if not force:
+        raise RunDirError(f"{run_dir} holds the run of another config (key {theirs}, this one {config_key(config)}): "
+                          "a run directory shows one config. Give this run its own directory (--name or --out), or "
+                          "--force to move the old run's tables aside (the keyed unit outputs are kept and reused).")
+    aside = run_dir / "previous" / time.strftime("%Y%m%d-%H%M%S")
+    aside.mkdir(parents=True)
+    for path in run_dir.iterdir():
+        if path.is_file():
+            os.replace(path, aside / path.name)
+    log.info("moved the previous run of %s aside to %s", run_dir, aside)
+
+
 def run_experiment(config: ExperimentConfig, *, out: str | Path = "artifacts", progress: bool = True,
-                   only: Iterable[str] | None = None,
+                   only: Iterable[str] | None = None, force: bool = False,
                    executor: Callable[[Unit, Context, Mapping[str, Finished]], Finished] = execute) -> RunResult:
-    """Run every unit of ``config`` (or those whose id starts with one of ``only``, plus their inputs)."""
+    """Run every unit of ``config`` (or those whose id starts with one of ``only``, plus their inputs).
+
+    ``force``: run into a directory that holds another config's run, moving its tables aside.
+    """
     t0 = time.perf_counter()
     if config.threads:
         import torch
 
         torch.set_num_threads(config.threads)
     check_config(config)  # what cannot work fails here, before any unit runs
+    claim_run_dir(config, run_directory(config, out), force=force)
     ctx = Context(config, run_directory(config, out), progress=progress)
     units = plan(config)
     if only:
@@ -103,10 +147,17 @@ def gather(ctx: Context, outputs: Mapping[str, Finished]) -> dict[str, pd.DataFr
 
 
 def assemble(ctx: Context, result: RunResult, command: str = "interp run") -> Path:
-    """Gather the units' tables into the run directory, write the manifest and the dashboard."""
+    """Gather the tables of every unit of the config finished under its key (those this run executed, and
+    those an earlier run of the same config did: ``--only`` never shrinks a table) into the run directory,
+    drop the tables no such unit wrote, and write the manifest and the dashboard."""
     run = RunDir(ctx.run_dir)
-    for name, frame in gather(ctx, result.outputs).items():
+    everything = dict(finished_units(plan(ctx.config), ctx)) | result.outputs
+    tables = gather(ctx, {u.id: everything[u.id] for u in plan(ctx.config) if u.id in everything})
+    for name, frame in tables.items():
         run.write_table(name, frame)
+    for stale in {t.name for s in STAGES.values() for t in s.tables} - set(tables):
+        for suffix in (".csv", ".parquet"):
+            (ctx.run_dir / f"{stale}{suffix}").unlink(missing_ok=True)
     checkpoints: dict[str, Any] = {}
     for uid, o in result.outputs.items():
         if hasattr(o.outputs, "fingerprint"):  # organism and consistency units
@@ -117,7 +168,7 @@ def assemble(ctx: Context, result: RunResult, command: str = "interp run") -> Pa
             checkpoints.setdefault(uid.split("/", 1)[1], described)
     units = {uid: {"seconds": o.seconds, "skipped": o.skipped, "key": o.key} for uid, o in result.outputs.items()}
     run.update_manifest(
-        command=command, config=ctx.config.model_dump(mode="json"),
+        command=command, config=ctx.config.model_dump(mode="json"), config_key=config_key(ctx.config),
         seeds=list(dict.fromkeys(o.seed for o in ctx.config.organisms())),
         organisms=describe_organisms(ctx.config.organisms()),
         checkpoints=checkpoints, units=units, failed=result.failed, blocked=result.blocked,
