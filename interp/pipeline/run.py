@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from interp.artifacts import RunDir
 from interp.io import canonical_hash, read_json
-from interp.pipeline.config import ExperimentConfig
+from interp.pipeline.config import ConfigError, ExperimentConfig, parse_config
 from interp.pipeline.execute import Context, Finished, execute, read_table
 from interp.pipeline.experiment import describe_organisms
 from interp.pipeline.graph import finished_units, model_order, plan, select
@@ -74,8 +74,12 @@ def claim_run_dir(config: ExperimentConfig, run_dir: Path, *, force: bool = Fals
     if not manifest.is_file():
         return
     recorded = read_json(manifest)
-    theirs = recorded.get("config_key") or (config_key(recorded["config"]) if isinstance(recorded.get("config"), dict)
-                                            else None)
+    theirs = recorded.get("config_key")
+    if theirs is None and isinstance(recorded.get("config"), dict):  # written before run dirs recorded their key
+        try:
+            theirs = config_key(parse_config(recorded["config"], source=str(manifest)))  # its defaults filled in
+        except ConfigError:
+            theirs = "(a config this version cannot read)"
     if theirs is None or theirs == config_key(config):
         return
     if not force:
