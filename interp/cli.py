@@ -17,14 +17,16 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # nothing heavy at import: `interp --help` answers at once
+    import pandas as pd
 
-from interp.hooks.names import parse_hooks
-
-if TYPE_CHECKING:
     from interp.pipeline import ExperimentConfig
 
 log = logging.getLogger("interp")
+
+
+class UsageError(ValueError):
+    """A mistake in the command line itself (an option's value), reported like any known error."""
 
 
 def _load_dataset(spec: str):  # type: ignore[no-untyped-def]
@@ -33,10 +35,12 @@ def _load_dataset(spec: str):  # type: ignore[no-untyped-def]
     try:
         return load_dataset(spec)
     except ValueError as e:
-        raise SystemExit(f"--dataset: {e}") from None
+        raise UsageError(f"--dataset: {e}") from None
 
 
 def _format_summary(summary: pd.DataFrame) -> str:
+    import pandas as pd
+
     wide = []
     for layer, part in summary.groupby("layer"):
         row: dict[str, object] = {"layer": layer}
@@ -56,13 +60,14 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     from interp.activations import CaptureConfig, capture
     from interp.analysis import layer_summary, plot_layer_summary
     from interp.artifacts import RunDir
+    from interp.hooks.names import parse_hooks
     from interp.models import load_model
 
     t0 = time.perf_counter()
+    data = _load_dataset(args.dataset)
     lm = load_model(args.model, device=args.device)
     log.info("Loaded %s (%d layers, d=%d, fingerprint %s) in %.1f s", lm.checkpoint.name, lm.n_layers, lm.d_model,
              lm.checkpoint.fingerprint, time.perf_counter() - t0)
-    data = _load_dataset(args.dataset)
     hooks = parse_hooks(args.hooks, lm.n_layers)
     config = CaptureConfig(tuple(hooks), positions=args.positions, batch_size=args.batch_size)
     t1 = time.perf_counter()
@@ -110,51 +115,38 @@ def _load(args: argparse.Namespace) -> ExperimentConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``interp run``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
-    from interp.pipeline import ConfigError, describe, load_config, run_experiment, summary_text
-    from interp.pipeline.run import RunDirError, run_directory
+    from interp.pipeline import describe, load_config, run_experiment, summary_text
+    from interp.pipeline.run import run_directory
     from interp.pipeline.spec import check_config
 
-    try:
-        config = _load(args)
-        baseline = load_config(args.config) if args.set and args.plan else None
-        check_config(config)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
+    config = _load(args)
+    baseline = load_config(args.config) if args.set and args.plan else None
+    check_config(config)
     if args.plan:
         baseline = baseline.model_copy(update={"name": config.name}) if baseline is not None else None
         print(describe(config, run_directory(config, args.out), only=args.only, baseline=baseline))
         return 0
-    try:
-        result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None,
-                                force=args.force)
-    except RunDirError as e:
-        print(e, file=sys.stderr)
-        return 2
+    result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None,
+                            force=args.force)
     print(summary_text(result))
     return 0 if result.ok else 1
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``interp sweep``: 0 when every unit finished, 1 when some failed or were blocked, 2 for a bad config."""
-    from interp.pipeline import ConfigError, summary_text
-    from interp.pipeline.run import RunDirError, claim_run_dir, run_directory
+    from interp.pipeline import summary_text
+    from interp.pipeline.run import claim_run_dir, run_directory
     from interp.pipeline.spec import check_config
     from interp.pipeline.sweep import require_ray, run_setup, run_sweep
 
     try:
         run_setup(args.setup)
-        config = _load(args)
-        check_config(config)
         require_ray()
-    except (ConfigError, ImportError, ValueError, AttributeError) as e:
-        print(e, file=sys.stderr)
-        return 2
-    try:
-        claim_run_dir(config, run_directory(config, args.out), force=args.force)
-    except RunDirError as e:
-        print(e, file=sys.stderr)
-        return 2
+    except (ImportError, AttributeError) as e:
+        raise UsageError(str(e)) from e
+    config = _load(args)
+    check_config(config)
+    claim_run_dir(config, run_directory(config, args.out), force=args.force)
     result = run_sweep(config, out=args.out, address=args.address, max_retries=args.max_retries,
                        gpus_per_unit=args.gpus_per_unit, cpus_per_unit=args.cpus_per_unit,
                        progress=not args.no_progress, setup=args.setup, only=args.only or None)
@@ -178,14 +170,20 @@ def _experiment_arguments(p: argparse.ArgumentParser, example: str) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
+    import interp.models
     from interp.activations import CaptureConfig, capture
-    from interp.models import load_model
+    from interp.activations.examples import check_contrast
+    from interp.hooks.names import parse_hooks
+    from interp.models import parse_dtype
 
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, base=args.base,
-                    system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"))
-    data = _load_dataset(args.dataset)
+    data = _load_dataset(args.dataset)  # the data and the options first: a typo costs no model load
+    check_contrast(data)
+    parse_dtype(args.dtype)
+    CaptureConfig(("blocks.0.hook_resid_post",), positions=args.positions, dtype=args.store_dtype or args.dtype)
+    lm = interp.models.load_model(args.model, device=args.device, dtype=args.dtype, base=args.base,
+                                  system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"))
     config = CaptureConfig(tuple(parse_hooks(args.hooks, lm.n_layers)), positions=args.positions,
-                           batch_size=args.batch_size, dtype=args.store_dtype or args.dtype)
+                           batch_size=args.batch_size, dtype=args.store_dtype or args.dtype, truncate=args.truncate)
     store = capture(lm, data, config, root=args.store_root)
     print(store.path)
     return 0
@@ -203,6 +201,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="interp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its message alone")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run an experiment config (YAML): stages keyed and resumable, then the dashboard")
@@ -253,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--system-prompt", default=None)
     c.add_argument("--no-system-prompt", action="store_true")
     c.add_argument("--store-root", default=None)
+    c.add_argument("--truncate", action="store_true",
+                   help="cut conversations longer than the model's context to its length (counted in the manifest) "
+                        "instead of refusing them")
     c.set_defaults(func=cmd_capture)
 
     s = sub.add_parser("layers", help="per-layer probe summary of a store")
@@ -279,7 +281,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from interp.dashboard import build_comparison, build_dashboard, serve
+    from interp.dashboard.serve import check_loopback
 
+    if args.serve:
+        check_loopback(args.host)  # before any page is written
     pages = [build_dashboard(r) for r in args.runs]
     for page in pages:
         print(page)
@@ -301,13 +306,33 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known(error: BaseException) -> bool:
+    """An error with a message meant for the user: bad input, a missing or damaged file, a full disk.
+
+    Every ``ValueError`` (our ConfigError, DataError, StoreError, CheckpointError... derive from it)
+    and ``OSError``, and the RuntimeErrors interp raises itself (training, judges). Anything else is a
+    bug and keeps its traceback.
+    """
+    if isinstance(error, (ValueError, OSError)):
+        return True
+    return isinstance(error, RuntimeError) and type(error).__module__.split(".")[0] in ("interp", "probes")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command: 0 done, 1 some units failed (run/sweep), 2 a known error, printed as one message."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "urllib3", "transformers", "transformer_lens", "nnsight"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except Exception as e:
+        if args.debug or not _known(e):
+            raise
+        print(f"interp {args.command}: {e}\n(run `interp --debug {args.command} ...` for the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

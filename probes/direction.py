@@ -192,9 +192,12 @@ class Direction:
             "format_version": FORMAT_VERSION,
             "d": self.d,
             "vector_sha256": hashlib.sha256(vec.tobytes()).hexdigest(),
+            "raw_sha256": hashlib.sha256(np.ascontiguousarray(self.raw).tobytes()).hexdigest(),
             **self.metadata(),
         }
-        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+        meta = json.loads(json.dumps(meta, default=str))  # what the file will hold, so the hash is of that
+        meta["metadata_sha256"] = _metadata_sha256(meta)
+        meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return tensors_path
 
     @classmethod
@@ -227,6 +230,15 @@ class Direction:
             raise ValueError(
                 f"{tensors_path} does not match the checksum in {meta_path}; the pair is inconsistent"
             )
+        if "raw_sha256" in meta and (  # files written before these two checksums load as they did
+            hashlib.sha256(np.ascontiguousarray(tensors["raw"]).tobytes()).hexdigest() != meta["raw_sha256"]
+        ):
+            raise ValueError(f"the raw vector in {tensors_path} was altered after it was saved (its checksum in "
+                             f"{meta_path} differs); save the direction again from its estimator")
+        if "metadata_sha256" in meta and _metadata_sha256(meta) != meta["metadata_sha256"]:
+            raise ValueError(f"{meta_path} was edited after it was saved (its layer, hook point, method or another "
+                             "field no longer matches its checksum); a direction's provenance is not edited by hand: "
+                             "save it again from its estimator, or record notes under 'extra' before saving")
         if expected_d is not None and vec.shape[0] != expected_d:
             raise ValueError(
                 f"loaded direction from {tensors_path} has d={vec.shape[0]} but expected d={expected_d}"
@@ -234,6 +246,11 @@ class Direction:
         names = {f.name for f in dataclasses.fields(cls)} - {"vector", "raw"}
         fields = {k: v for k, v in meta.items() if k in names}
         return cls(vector=vec, raw=np.asarray(tensors["raw"], dtype=np.float64), **fields)
+
+
+def _metadata_sha256(meta: Mapping[str, Any]) -> str:
+    fields = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:

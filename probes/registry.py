@@ -80,6 +80,15 @@ class ProbeSpec:
     fit_batched: BatchedFitter | None = None
     closed_form: ClosedForm | None = None
     description: str = ""
+    needs_groups: bool = False
+
+    def require_groups(self, groups: Any) -> None:
+        """Refuse to fit a probe that pairs rows by group on rows that carry none."""
+        if self.needs_groups and groups is None:
+            raise ValueError(f"probe {self.name!r} pairs each class-1 row with the class-0 rows of its group (the "
+                             "prompt both answer), and these rows carry no groups: without pairs its direction is "
+                             "noise. Give the contrast set a 'group' per pair, or use a probe that needs none "
+                             "(diffmeans, logistic).")
 
     def make(self, **params: Any) -> Any:
         """A fresh estimator from ``factory``, with those of ``params`` it has as parameters set.
@@ -103,13 +112,14 @@ def register_probe(
     fit_batched: BatchedFitter | None = None,
     closed_form: ClosedForm | None = None,
     description: str = "",
+    needs_groups: bool = False,
     replace: bool = False,
 ) -> ProbeSpec:
     """Register a probe under ``name`` and return its spec.
 
     ``factory()`` must build an unfitted scikit-learn estimator whose ``fit`` leaves a unit
     ``direction_`` (a class, e.g. ``DiffMeansProbe``, is a factory). Re-registering a name needs
-    ``replace=True``.
+    ``replace=True``. ``needs_groups``: the probe pairs rows by group, and refuses rows without.
     """
     if not isinstance(name, str) or not name or name != name.strip() or name.startswith("control:"):
         raise ValueError(f"probe name must be a non-empty string without surrounding spaces or 'control:'; got {name!r}")
@@ -126,7 +136,7 @@ def register_probe(
             f"probe {name!r}: factory() must return a scikit-learn estimator; {type(est).__name__} has no "
             f"{', '.join(missing)} (subclass sklearn.base.BaseEstimator)"
         )
-    spec = ProbeSpec(name, factory, fit_batched, closed_form, description)
+    spec = ProbeSpec(name, factory, fit_batched, closed_form, description, needs_groups)
     _REGISTRY[name] = spec
     return spec
 
@@ -217,6 +227,7 @@ def fit_directions(
     r = np.arange(n) if rows is None else np.asarray(rows)
     g_all = check_groups(groups, n)
     g = None if g_all is None else g_all[r]
+    spec.require_groups(g)
     yr = y01[r]
     if np.unique(yr).shape[0] != 2:
         raise ValueError(f"probe {name!r}: the {r.shape[0]} rows to fit on hold one class only; both are needed")
@@ -271,4 +282,5 @@ register_probe("logistic", LogisticProbe, fit_batched=_logistic_batched,
                description="L2 logistic regression, C by inner CV; batched torch solver over hooks")
 register_probe("logistic_sklearn", LogisticProbe, description="L2 logistic regression with scikit-learn, per hook")
 register_probe("lda", ShrinkageLDAProbe, description="LDA with Ledoit-Wolf shrinkage")
-register_probe("paired_pca", PairedPCAProbe, description="top principal component of paired differences")
+register_probe("paired_pca", PairedPCAProbe, description="top principal component of paired differences",
+               needs_groups=True)

@@ -214,6 +214,7 @@ def sweep(
 
     def run_method(method: str, labels: NDArray[np.float64], name: str) -> None:
         spec = get_probe(method)
+        spec.require_groups(g)
         if spec.fit_batched is not None:
             batched = _batched(spec.fit_batched, store, labels, g, splits, Cs, inner_cv, random_state, device)
             for hook, fold_scores, secs in batched:

@@ -132,7 +132,7 @@ def test_bad_input(tiny: LoadedModel, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="empty"):
         capture(tiny, [], CaptureConfig(HOOKS), root=tmp_path, progress=False)
     prompt_only = [Example(({"role": "user", "content": "hi"},))]
-    with pytest.raises(ValueError, match="selects no token"):
+    with pytest.raises(ValueError, match="no response tokens to read"):  # refused before a store is opened
         capture(tiny, prompt_only, CaptureConfig(HOOKS, positions="response_mean"), root=tmp_path, progress=False)
     with pytest.raises(StoreError, match="not an activation store"):
         ActivationStore(tmp_path / "nothing")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from interp.cli import main, parse_hooks
+from interp.cli import main
+from interp.hooks.names import parse_hooks
 
 
 def test_parse_hooks() -> None:

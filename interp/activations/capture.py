@@ -10,11 +10,10 @@ inputs: the same inputs again is a cache hit, and an interrupted one resumes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -28,12 +27,13 @@ from safetensors.torch import save_file
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.activations.examples import Example, as_examples, fit_context
 from interp.activations.positions import POSITION_KINDS, PositionKind, batch_layout
 from interp.activations.store import FORMAT, ActivationStore, StoreError, write_manifest
 from interp.hooks import Backend, HookPoint, make_backend
-from interp.io import cache_dir, canonical_hash
+from interp.io import cache_dir, canonical_hash, file_sha256
 from interp.models.batching import right_pad
-from interp.models.chat import Encoded, as_messages
+from interp.models.chat import Encoded
 from interp.models.loading import LoadedModel, parse_dtype
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class CaptureConfig:
         dtype: storage dtype (``float32``, ``bfloat16``, ``float16``).
         batch_size: examples per forward pass.
         shard_mb: flush a shard to disk when it reaches this size (bounds memory).
-        max_tokens: refuse conversations longer than this (None: no limit).
+        max_tokens: refuse conversations longer than this (None: the model's context length).
+        truncate: cut conversations longer than the limit to it instead of refusing them (the
+            manifest counts them); off by default, since a cut response is another response.
     """
 
     hooks: tuple[str, ...]
@@ -60,6 +62,7 @@ class CaptureConfig:
     batch_size: int = 8
     shard_mb: float = 64.0
     max_tokens: int | None = None
+    truncate: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hooks", tuple(self.hooks))
@@ -80,18 +83,10 @@ class CaptureConfig:
         d = asdict(self)
         for k in ("batch_size", "shard_mb"):
             d.pop(k)
+        if not self.truncate:  # stores captured before the option existed keep their keys
+            d.pop("truncate")
         d["hooks"] = sorted(self.hooks, key=HookPoint.parse)
         return d
-
-
-@dataclass(frozen=True)
-class Example:
-    """One conversation to capture, with the metadata that travels with its rows."""
-
-    messages: tuple[dict[str, str], ...]
-    id: str = ""
-    label: int | None = None
-    group: str | None = None
 
 
 @dataclass
@@ -100,27 +95,6 @@ class _Prepared:
     fingerprint: str
     examples: list[Example]
     encoded: list[Encoded] = field(default_factory=list)
-
-
-def _as_examples(dataset: Any) -> tuple[str, str, list[Example]]:
-    """Accept an interp ``Dataset`` (records with messages/id/label/group) or a list of conversations."""
-    examples: list[Example] = []
-    for i, rec in enumerate(dataset):
-        if isinstance(rec, Example):
-            examples.append(rec)
-            continue
-        msgs = tuple(as_messages(rec))
-        examples.append(
-            Example(msgs, str(getattr(rec, "id", i)), getattr(rec, "label", None), getattr(rec, "group", None))
-        )
-    if not examples:
-        raise ValueError("The dataset is empty; nothing to capture.")
-    name = str(getattr(dataset, "name", "dataset"))
-    fingerprint = getattr(dataset, "fingerprint", None)
-    if not fingerprint:
-        blob = json.dumps([asdict(e) for e in examples], sort_keys=True).encode()
-        fingerprint = hashlib.sha256(blob).hexdigest()
-    return name, str(fingerprint), examples
 
 
 def _safe(name: str) -> str:
@@ -192,7 +166,8 @@ class _ShardWriter:
                 save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
                 os.replace(tmp, self.path / name)
                 n_examples = len(set(tensors["example"].tolist()))
-                self.manifest["shards"].append({"file": name, "rows": int(tensors["example"].numel()), "examples": n_examples})
+                self.manifest["shards"].append({"file": name, "rows": int(tensors["example"].numel()),
+                                                "examples": n_examples, "sha256": file_sha256(self.path / name)})
                 write_manifest(self.path, self.manifest)
             except BaseException as err:  # surfaced to the capture loop on the next put/close
                 self.error = err
@@ -221,7 +196,7 @@ def capture(
     loaded = backend.loaded
     for h in config.hooks:
         HookPoint.parse(h, loaded.n_layers)
-    name, fingerprint, examples = _as_examples(dataset)
+    name, fingerprint, examples = as_examples(dataset)
     key = store_key(loaded, fingerprint, config)
     path = Path(root) if root is not None else cache_dir() / "activations"
     path = path / _safe(f"{name}-{loaded.checkpoint.name}-{key}")
@@ -229,14 +204,24 @@ def capture(
         store = ActivationStore(path)
         if store.manifest.get("key") != key:
             raise StoreError(f"{path} holds another capture (key {store.manifest.get('key')}, expected {key}).")
-        if store.complete:
-            log.info("Cache hit: %s", path)
-            return store
-    encoded = [loaded.chat.encode(e.messages) for e in examples]
-    too_long = [i for i, e in enumerate(encoded) if config.max_tokens and len(e) > config.max_tokens]
-    if too_long:
-        raise ValueError(f"{len(too_long)} examples exceed max_tokens={config.max_tokens} (first: {too_long[:5]}).")
+        try:
+            store.verify()
+        except StoreError as e:  # a damaged cache entry is not a hit: capture it again
+            log.warning("%s; capturing it again", e)
+            shutil.rmtree(path)
+        else:
+            if store.complete:
+                log.info("Cache hit: %s", path)
+                return store
+    encoded, n_cut = fit_context([loaded.chat.encode(e.messages) for e in examples], examples, loaded, config)
+    if config.positions.startswith("response"):
+        silent = [examples[i].id for i, e in enumerate(encoded) if not any(e.response_mask)]
+        if silent:
+            raise ValueError(f"{len(silent)} conversations have no response tokens to read at positions="
+                             f"{config.positions!r} (first: {silent[:3]}): end each with an assistant turn, or "
+                             "capture positions='last_prompt' / 'prompt_mean'.")
     manifest = _open_store(path, key, loaded, name, fingerprint, examples, encoded, config)
+    manifest["truncated"] = n_cut
     store = ActivationStore(path)
     done = store.done_examples()
     todo = sorted((i for i in range(len(examples)) if i not in done), key=lambda i: -len(encoded[i]))
@@ -281,6 +266,7 @@ def _open_store(
     tmp = path / f".{os.getpid()}.examples.parquet"
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, path / "examples.parquet")
+    examples_sha256 = file_sha256(path / "examples.parquet")
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "key": key,
@@ -296,6 +282,7 @@ def _open_store(
         "config": asdict(config),
         "versions": {"interp": interp.__version__, "torch": torch.__version__, "transformers": transformers.__version__},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "examples_sha256": examples_sha256,
         "shards": [],
         "complete": False,
     }

@@ -25,7 +25,7 @@ from safetensors import safe_open
 from torch import Tensor
 
 from interp.activations.positions import POOLED
-from interp.io import atomic_write_json, read_json
+from interp.io import atomic_write_json, file_sha256, read_json
 
 FORMAT = "interp.activations/1"
 MANIFEST = "manifest.json"
@@ -43,9 +43,32 @@ class ActivationStore:
         self.path = Path(path)
         if not (self.path / MANIFEST).is_file():
             raise StoreError(f"{self.path} is not an activation store (no {MANIFEST}); run a capture first.")
-        self.manifest: dict[str, Any] = read_json(self.path / MANIFEST)
+        try:
+            self.manifest: dict[str, Any] = read_json(self.path / MANIFEST)
+        except ValueError as e:
+            raise StoreError(f"store {self.path} is damaged: {MANIFEST} is not JSON ({e}). Delete the store and run "
+                             "the capture again.") from None
         if self.manifest.get("format") != FORMAT:
             raise StoreError(f"{self.path} has format {self.manifest.get('format')!r}; this interp reads {FORMAT!r}.")
+        self._verified = False
+
+    def verify(self) -> None:
+        """Check every file the manifest lists against its sha256 (stores written before checksums: presence only).
+
+        Raises :class:`StoreError` naming the first missing or altered file. Reading does it once per
+        instance; a capture does it before it trusts a store as a cache hit.
+        """
+        files = [(s["file"], s.get("sha256")) for s in self.manifest["shards"]]
+        files.append((EXAMPLES, self.manifest.get("examples_sha256")))
+        for name, sha in files:
+            where = self.path / name
+            problem = ("is missing" if not where.is_file()
+                       else "was altered (its sha256 differs from the manifest's)" if sha and file_sha256(where) != sha
+                       else None)
+            if problem:
+                raise StoreError(f"store {self.path} is damaged: {name} {problem}. Delete the store and run the "
+                                 "capture again (a capture into the same root does it by itself).")
+        self._verified = True
 
     @property
     def complete(self) -> bool:
@@ -71,6 +94,8 @@ class ActivationStore:
     @property
     def examples(self) -> pd.DataFrame:
         """Per-example metadata (index, id, label, group, n_tokens, prompt_len, n_response)."""
+        if not self._verified:
+            self.verify()
         return pd.read_parquet(self.path / EXAMPLES)
 
     def done_examples(self) -> set[int]:
@@ -89,6 +114,8 @@ class ActivationStore:
             raise StoreError(f"Hook {hook!r} was not captured in {self.path}; it holds {self.hooks}.")
 
     def _concat(self, keys: Iterable[str]) -> dict[str, Tensor]:
+        if not self._verified:
+            self.verify()
         parts: dict[str, list[Tensor]] = {k: [] for k in keys}
         for f in self.shards:
             with safe_open(str(self.path / f), framework="pt") as sf:

@@ -38,7 +38,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_loopback(host: str) -> None:
+def check_loopback(host: str) -> None:
+    """Refuse any address but loopback: the pages are the user's, for the user's eyes."""
     if not _is_loopback(host):
         raise ValueError(f"refusing to serve on {host!r}: only loopback addresses (127.0.0.1, ::1, localhost)")
 
@@ -115,7 +116,7 @@ def serve(path: str | Path, host: str = "127.0.0.1", port: int = 0, *,
     URLs are relative to ``path``'s directory, so pages keep their relative links to one another.
     ``port=0`` picks a free port. Returns a :class:`Served` whose ``url`` opens the page.
     """
-    _check_loopback(host)
+    check_loopback(host)
     target = Path(path).resolve()
     if not target.exists():
         raise FileNotFoundError(f"nothing to serve at {target}")

@@ -129,23 +129,65 @@ def resolve_checkpoint(spec: str | Path | Checkpoint, base: str | Path | Checkpo
         with contextlib.suppress(CheckpointError):
             if path == embedded_gguf_path().resolve():  # the embedded model, named by its file
                 return Checkpoint("embedded", path, label=EMBEDDED_NAME)
+        check_gguf_header(path)
         return Checkpoint("gguf", path)
     if (path / "adapter_config.json").is_file():
-        config = json.loads((path / "adapter_config.json").read_text())
+        try:
+            config = json.loads((path / "adapter_config.json").read_text())
+        except ValueError as e:
+            raise CheckpointError(f"{path}/adapter_config.json is not JSON ({e}); the adapter is damaged.") from None
         recorded = config.get("base_model_name_or_path")
         if base is None:
             if not recorded:
                 raise CheckpointError(f"{path}/adapter_config.json names no base model; pass base=... explicitly.")
-            base = recorded
-        base_ckpt = resolve_checkpoint(base)
+            try:
+                base_ckpt = resolve_checkpoint(recorded)
+            except CheckpointError as e:
+                raise CheckpointError(
+                    f"{path}/adapter_config.json names the base {recorded!r}, which is not here ({e}) Pass the base "
+                    "this adapter was trained on: --base DIR, base=... in Python, or checkpoints.base in a config."
+                ) from None
+        else:
+            base_ckpt = resolve_checkpoint(base)
         _check_adapter_base(path, base_ckpt)
         return Checkpoint("lora", path, base=base_ckpt)
     if (path / "config.json").is_file():
+        _refuse_pickle(path)
         return Checkpoint("hf", path)
     raise CheckpointError(
         f"{path} has neither config.json (a model) nor adapter_config.json (a LoRA adapter): "
         "point at the directory that save_pretrained wrote."
     )
+
+
+GGUF_MAGIC = b"GGUF"
+_GGUF_HEADER = 24  # magic, version, tensor count, metadata count
+
+
+def check_gguf_header(path: Path) -> None:
+    """Refuse an empty, truncated or foreign file named .gguf before anything tries to parse it."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(_GGUF_HEADER)
+    if size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes), not a GGUF model: the download or copy did not finish.")
+    if head[:4] != GGUF_MAGIC:
+        raise CheckpointError(f"{path} is not a GGUF file: it does not start with the GGUF magic bytes.")
+    if size < _GGUF_HEADER:
+        raise CheckpointError(f"{path} is a truncated GGUF file ({size} bytes, shorter than its header): "
+                              "copy or download it again.")
+
+
+def _refuse_pickle(path: Path) -> None:
+    """A model directory whose weights are only pickles (.bin/.pt): loading them could run code."""
+    if any(path.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth"))
+    if pickles:
+        raise CheckpointError(
+            f"{path} holds its weights only as pickle files ({', '.join(pickles)}); interp loads safetensors only, "
+            "since unpickling a file can run code. Convert it once where you trust it: "
+            "AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(OUT, safe_serialization=True).")
 
 
 BASE_RECORD = "interp_base.json"

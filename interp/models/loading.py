@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,12 @@ def gguf_to_safetensors(gguf: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("Dequantising %s to float32 safetensors in %s (one time, ~35 s)", gguf.name, target)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except (struct.error, EOFError, IndexError, ValueError) as e:
+        raise CheckpointError(f"{gguf} is truncated or damaged; it cannot be read as GGUF ({e}). Copy or download "
+                              "it again.") from None
     # save_pretrained refuses a GGUF-loaded model until the quantizer is detached.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):

@@ -255,10 +255,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         data = yaml.load(path.read_text(), Loader=StrictLoader)  # StrictLoader is a SafeLoader
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        return parse_config(data, source=str(path))  # the error says what the top level must be
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
+        for depth, key in enumerate(parents):
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node
+            if not isinstance(node, dict):
+                where = ".".join(parents[: depth + 1])
+                raise ConfigError(f"--set {dotted}: {where} is {node!r}, a value, not a section with keys; "
+                                  f"set it whole (--set {where}=...)")
         node[leaf] = value
     return parse_config(data, source=str(path))

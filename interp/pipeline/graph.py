@@ -55,7 +55,9 @@ def select(units: list[Unit], prefixes: Sequence[str]) -> list[Unit]:
     keep: set[str] = set()
     stack = [u.id for u in units if any(u.id.startswith(p) for p in prefixes)]
     if not stack:
-        raise ValueError(f"no unit matches {list(prefixes)}; units are e.g. {', '.join(u.id for u in units[:6])}")
+        stages = ", ".join(dict.fromkeys(u.id.split("/")[0] + "/" for u in units))
+        raise ValueError(f"--only {' '.join(prefixes)}: no unit matches. Unit ids start with a stage ({stages}), "
+                         f"e.g. {', '.join(u.id for u in units[:4])}; `interp run CONFIG --plan` lists them all.")
     while stack:
         uid = stack.pop()
         if uid not in keep:

@@ -70,7 +70,8 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SAEOutputs:
         raise ValueError(f"sae.layer {s.layer} is out of range: the model has {lm.n_layers} layers (0-{lm.n_layers - 1})")
     hook = f"blocks.{s.layer}.hook_resid_post"
     texts = _texts(s.text_examples, seed)
-    tokens = capture(lm, texts, CaptureConfig((hook,), positions="all", dtype="float32"))  # position 0 excluded
+    # position 0 excluded; a text longer than the context is cut to it (an SAE reads tokens, not whole answers)
+    tokens = capture(lm, texts, CaptureConfig((hook,), positions="all", dtype="float32", truncate=True))
     acts = tokens.load(hook).float()
     example = torch.as_tensor(np.array(tokens.rows()["example"], dtype=np.int64))
     held = example >= int(example.max().item() * 0.9)  # the last 10% of conversations: held out
