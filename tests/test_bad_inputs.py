@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_pipeline import tiny_config, tiny_scale  # noqa: F401  (the tiny scale fixture)
 
 from interp.cli import main
 
@@ -391,3 +392,25 @@ def test_a_full_disk_is_a_message_and_the_store_resumes(tiny_model_dir: Path, tm
     monkeypatch.undo()
     assert main(argv) == 0  # space again: the capture finishes
     assert main(["layers", str(store)]) == 0
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_a_damaged_unit_output_is_run_again(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    import pandas as pd
+
+    from interp.pipeline import parse_config, run_experiment
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=[], sae={"enabled": False},
+                                      steering={"enabled": False}, trajectory={"enabled": False}, dashboard=False))
+    first = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert first.ok, first.failed
+    layers = pd.read_parquet(first.run_dir / "layers.parquet")
+    unit = next(first.run_dir.glob("stages/probes/base/*/"))
+    table = next(unit.glob("*.parquet"))
+    table.write_bytes(table.read_bytes()[:-16])  # a truncated copy, say
+    again = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert not again.outputs["probes/base"].skipped and again.outputs["capture/base"].skipped
+    assert f"{table.name} was altered" in caplog.text
+    pd.testing.assert_frame_equal(pd.read_parquet(again.run_dir / "layers.parquet"), layers)

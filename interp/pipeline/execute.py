@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from interp.io import atomic_directory, atomic_write_json, cache_dir, canonical_hash, read_json
+from interp.io import atomic_directory, atomic_write_json, cache_dir, canonical_hash, file_sha256, read_json
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.spec import STAGES, Outputs, Unit
 
@@ -157,10 +157,41 @@ def unit_key(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> s
     return canonical_hash({"unit": static_key(unit, ctx.config), "deps": deps})
 
 
+CHECKSUMS = "sha256.json"
+
+
+def _checksums(directory: Path) -> dict[str, str]:
+    """sha256 of every file a unit wrote (``outputs.json`` and the checksum file aside), by relative path."""
+    return {p.relative_to(directory).as_posix(): file_sha256(p) for p in sorted(directory.rglob("*"))
+            if p.is_file() and p.name not in ("outputs.json", CHECKSUMS)}
+
+
+def damage(directory: Path) -> str | None:
+    """What is wrong with a finished unit's files (one missing or altered), or None; units written
+    before checksums were recorded are trusted as they are."""
+    record = directory / CHECKSUMS
+    if not record.is_file():
+        return None
+    expected: dict[str, str] = read_json(record)
+    for name, sha in expected.items():
+        path = directory / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if file_sha256(path) != sha:
+            return f"{name} was altered"
+    return None
+
+
 def finished(unit: Unit, ctx: Context, key: str) -> Finished | None:
-    """The unit's outputs if it already ran with this key."""
+    """The unit's outputs if it already ran with this key and its files are as it wrote them."""
     path = ctx.stage_root(unit.id) / key / "outputs.json"
-    return Finished.from_json(read_json(path), skipped=True) if path.is_file() else None
+    if not path.is_file():
+        return None
+    problem = damage(path.parent)
+    if problem is not None:
+        log.warning("%s: its finished outputs are damaged (%s); running it again", unit.id, problem)
+        return None
+    return Finished.from_json(read_json(path), skipped=True)
 
 
 def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Finished:
@@ -171,7 +202,7 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Fi
     if done is not None:
         return done
     final = ctx.stage_root(unit.id) / key
-    if final.exists():  # a volatile unit's last run (a directory without outputs.json cannot exist: atomic)
+    if final.exists():  # a volatile unit's last run, or a damaged one (one without outputs.json cannot exist)
         shutil.rmtree(final)
     for stale in final.parent.glob(f".{key}.*.tmp"):  # scratch of an attempt that was killed
         shutil.rmtree(stale, ignore_errors=True)
@@ -182,6 +213,7 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Fi
             if (tmp / f"{name}.parquet").is_file():
                 spec.table(name).check(pd.read_parquet(tmp / f"{name}.parquet"), unit.id)
         result = Finished(unit.id, unit.stage, key, dict(unit.params), round(time.perf_counter() - t0, 2), outputs)
+        atomic_write_json(tmp / CHECKSUMS, _checksums(tmp))
         atomic_write_json(tmp / "outputs.json", result.to_json())
     log.info("%s done in %.1f s", unit.id, result.seconds)
     return result
