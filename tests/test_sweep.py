@@ -125,9 +125,10 @@ def test_missing_ray_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_command_rejects_a_bad_setup_or_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from interp.cli import main
+
     def sweep(*argv: str) -> int:
-        args = build_parser().parse_args(["sweep", *argv])
-        return int(args.func(args))
+        return main(["sweep", *argv])
 
     assert sweep(str(tmp_path / "missing.yaml")) == 2
     assert "does not exist" in capsys.readouterr().err

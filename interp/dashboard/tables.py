@@ -68,9 +68,6 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
         except (OSError, ValueError) as exc:
             errors["manifest"] = f"{type(exc).__name__}: {exc}"
     stems = sorted({p.stem for p in root.iterdir() if p.suffix in (".parquet", ".csv") and not p.name.startswith(".")})
-    if not stems and not mpath.exists():
-        raise ValueError(f"{root} is not a run directory: it holds no manifest.json and no tables. Pass a directory "
-                         "that `interp run` wrote (artifacts/<config name>/).")
     tables: dict[str, pd.DataFrame] = {}
     for stem in stems:
         try:
