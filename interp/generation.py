@@ -109,12 +109,23 @@ def generate(
     store_id = canonical_hash([*identity, "lora-unmerged"] if loaded.lora_unmerged else identity)
     gen_cache = GenerationCache(cache_dir() / "generations" / loaded.checkpoint.fingerprint / f"{store_id}.jsonl") if cache else None
     known = gen_cache.entries if gen_cache is not None else {}
-    todo = sorted({k: p for k, p in zip(keys, prompts, strict=True) if k not in known}.items(), key=lambda kv: -len(kv[1]))
+    # Sampled batches and their seeds come from the whole prompt list, longest first, never from
+    # what is left to do: a run that resumes after a kill samples each batch exactly as an
+    # uninterrupted run does (a batch cached whole is skipped; one cached in part, by a call with
+    # other prompts, is generated again and keeps its cached rows). Greedy batches need no seed:
+    # only the prompts left are generated.
+    order = sorted(dict(zip(keys, prompts, strict=True)).items(), key=lambda kv: -len(kv[1]))
+    if params.greedy:
+        left = [kv for kv in order if kv[0] not in known]
+        batches = [(start, left[start : start + batch_size]) for start in range(0, len(left), batch_size)]
+    else:
+        batches = [(start, order[start : start + batch_size]) for start in range(0, len(order), batch_size)]
+        batches = [(start, chunk) for start, chunk in batches if any(k not in known for k, _ in chunk)]
     results: dict[str, list[str]] = dict(known)
     tok = loaded.tokenizer
-    bar = tqdm(total=len(todo), unit="prompt", desc="generate", disable=not progress or not todo or None)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
+    n_todo = sum(k not in known for k, _ in order)
+    bar = tqdm(total=n_todo, unit="prompt", desc="generate", disable=not progress or not n_todo or None)
+    for start, chunk in batches:
         ids_list = [tok(p, add_special_tokens=False)["input_ids"] for _, p in chunk]
         ids, attn = pad_ids(ids_list, tok.pad_token_id, side="left")  # every prompt ends at the same column
         width = ids.shape[1]
@@ -136,10 +147,11 @@ def generate(
             with torch.no_grad():
                 out = loaded.model.generate(input_ids=ids, attention_mask=attn, **kwargs)
         texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
-        batch_rows = {key: [t.strip() for t in texts[i * params.n : (i + 1) * params.n]] for i, (key, _) in enumerate(chunk)}
+        batch_rows = {key: [t.strip() for t in texts[i * params.n : (i + 1) * params.n]]
+                      for i, (key, _) in enumerate(chunk) if key not in known}
         if gen_cache is not None:
             gen_cache.add(batch_rows)
         results.update(batch_rows)
-        bar.update(len(chunk))
+        bar.update(len(batch_rows))
     bar.close()
     return [results[k] for k in keys]

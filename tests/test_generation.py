@@ -38,6 +38,21 @@ def test_cache_hit_and_torn_line(tiny: LoadedModel, tmp_path: Path, monkeypatch:
     assert generate(tiny, CONVS, params, progress=False) == first
 
 
+def test_a_generation_killed_midway_resumes_to_what_one_run_samples(tiny: LoadedModel, tmp_path: Path) -> None:
+    """Batches and seeds come from the whole prompt list: the prompts left after a kill are sampled as
+    they would have been (found when a resumed consistency run labelled 8 of 24 prompts otherwise)."""
+    convs = CONVS + [[{"role": "user", "content": f"Say a word about {w}, please."}] for w in ("sand", "fire")]
+    params = SamplingParams(max_new_tokens=5, temperature=1.0, n=2, seed=3)
+    whole = generate(tiny, convs, params, batch_size=2, cache=False, progress=False)
+    first = generate(tiny, convs, params, batch_size=2, progress=False)
+    assert first == whole
+    cache = next((tmp_path / "cache" / "generations").rglob("*.jsonl"))
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 6
+    cache.write_text("\n".join(lines[:2]) + "\n")  # killed after the first batch of two
+    assert generate(tiny, convs, params, batch_size=2, progress=False) == whole
+
+
 def test_steered_generation_is_not_mixed_with_plain(tiny: LoadedModel) -> None:
     params = SamplingParams(max_new_tokens=6)
     plain = generate(tiny, CONVS[:2], params, progress=False)
