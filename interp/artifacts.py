@@ -10,16 +10,21 @@ from typing import Any
 
 import pandas as pd
 
-from interp.io import atomic_write_json, read_json
+from interp.io import atomic_write_json, file_sha256, read_json
 
 
 class RunDir:
-    """One run's output folder. Tables are written as CSV and parquet; every write is atomic."""
+    """One run's output folder. Tables are written as CSV and parquet; every write is atomic.
+
+    The manifest's ``table_sha256`` holds the checksum of every table file this object wrote (the
+    dashboard names a table changed since, instead of showing it).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._manifest: dict[str, Any] = read_json(self.manifest_path) if self.manifest_path.exists() else {}
+        self.written: dict[str, str] = {}
 
     @classmethod
     def create(cls, root: str | Path, name: str) -> RunDir:
@@ -43,6 +48,8 @@ class RunDir:
                              "transformers": transformers.__version__, "python": platform.python_version()},
                 "host": {"machine": platform.machine(), "cpus": os.cpu_count()},
             }
+        if self.written:
+            fields.setdefault("table_sha256", dict(sorted(self.written.items())))
         self._manifest.update(fields)
         atomic_write_json(self.manifest_path, self._manifest)
 
@@ -56,4 +63,5 @@ class RunDir:
             else:
                 frame.to_parquet(tmp, index=False)
             os.replace(tmp, target)
+            self.written[target.name] = file_sha256(target)
         return self.path / f"{name}.csv"

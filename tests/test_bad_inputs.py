@@ -413,3 +413,19 @@ def test_a_damaged_unit_output_is_run_again(tiny_model_dir: Path, tmp_path: Path
     assert not again.outputs["probes/base"].skipped and again.outputs["capture/base"].skipped
     assert f"{table.name} was altered" in caplog.text
     pd.testing.assert_frame_equal(pd.read_parquet(again.run_dir / "layers.parquet"), layers)
+
+
+def test_a_table_changed_after_the_run_is_named_not_shown(tiny_dashboard_run: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from interp.dashboard import build_dashboard
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_dashboard_run, run)
+    assert "layers.parquet" in json.loads((run / "manifest.json").read_text())["table_sha256"]
+    assert "changed after the run wrote it" not in build_dashboard(run).read_text(encoding="utf-8")
+    layers = pd.read_parquet(run / "layers.parquet")
+    layers.loc[0, "auroc"] = 0.999  # a hand edit
+    layers.to_parquet(run / "layers.parquet", index=False)
+    text = build_dashboard(run).read_text(encoding="utf-8")
+    assert "layers.parquet changed after the run wrote it" in text

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from interp.io import file_sha256
+
 log = logging.getLogger(__name__)
 
 _HOOK_SITE = re.compile(r"hook_(\w+)$")
@@ -69,7 +71,15 @@ def load_run(path: str | Path, name: str | None = None) -> RunData:
             errors["manifest"] = f"{type(exc).__name__}: {exc}"
     stems = sorted({p.stem for p in root.iterdir() if p.suffix in (".parquet", ".csv") and not p.name.startswith(".")})
     tables: dict[str, pd.DataFrame] = {}
+    expected: dict[str, str] = manifest.get("table_sha256") or {}
     for stem in stems:
+        changed = [f"{stem}{s}" for s in (".parquet", ".csv") if f"{stem}{s}" in expected
+                   and (root / f"{stem}{s}").is_file() and file_sha256(root / f"{stem}{s}") != expected[f"{stem}{s}"]]
+        if changed:  # shown as an error, never as the run's result
+            log.warning("%s in %s changed after the run wrote it", ", ".join(changed), root)
+            errors[stem] = (f"{', '.join(changed)} changed after the run wrote it (its sha256 differs from "
+                            "manifest.json's); run the config again to rewrite it")
+            continue
         try:
             tables[stem] = read_table(root / stem)
         except Exception as exc:  # an unreadable table is reported on the page, not fatal
