@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,18 @@ def canonical_hash(obj: Any, length: int = 16) -> str:
     """A short, stable sha256 of a JSON-serialisable object (keys sorted)."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def first_damaged(root: Path, expected: Mapping[str, str | None]) -> tuple[str, str] | None:
+    """The first file of ``expected`` (path under ``root`` -> its recorded sha256; None: presence
+    only) that is ``"missing"`` or was ``"altered"``, as ``(name, what)``; None when all are as recorded."""
+    for name, sha in expected.items():
+        path = root / name
+        if not path.is_file():
+            return name, "missing"
+        if sha and file_sha256(path) != sha:
+            return name, "altered"
+    return None
 
 
 def file_sha256(path: Path, chunk: int = 1 << 24) -> str:

@@ -191,8 +191,8 @@ class Direction:
             "format": "probes.Direction",
             "format_version": FORMAT_VERSION,
             "d": self.d,
-            "vector_sha256": hashlib.sha256(vec.tobytes()).hexdigest(),
-            "raw_sha256": hashlib.sha256(np.ascontiguousarray(self.raw).tobytes()).hexdigest(),
+            "vector_sha256": _array_sha256(vec),
+            "raw_sha256": _array_sha256(self.raw),
             **self.metadata(),
         }
         meta = json.loads(json.dumps(meta, default=str))  # what the file will hold, so the hash is of that
@@ -223,16 +223,12 @@ class Direction:
             raise ValueError(
                 f"{tensors_path} holds a vector of shape {vec.shape} but its sidecar says d={meta['d']}"
             )
-        if (
-            hashlib.sha256(np.ascontiguousarray(tensors["vector"]).tobytes()).hexdigest()
-            != meta["vector_sha256"]
-        ):
+        if _array_sha256(tensors["vector"]) != meta["vector_sha256"]:
             raise ValueError(
                 f"{tensors_path} does not match the checksum in {meta_path}; the pair is inconsistent"
             )
-        if "raw_sha256" in meta and (  # files written before these two checksums load as they did
-            hashlib.sha256(np.ascontiguousarray(tensors["raw"]).tobytes()).hexdigest() != meta["raw_sha256"]
-        ):
+        # files written before the raw and metadata checksums load as they did
+        if "raw_sha256" in meta and _array_sha256(tensors["raw"]) != meta["raw_sha256"]:
             raise ValueError(f"the raw vector in {tensors_path} was altered after it was saved (its checksum in "
                              f"{meta_path} differs); save the direction again from its estimator")
         if "metadata_sha256" in meta and _metadata_sha256(meta) != meta["metadata_sha256"]:
@@ -246,6 +242,10 @@ class Direction:
         names = {f.name for f in dataclasses.fields(cls)} - {"vector", "raw"}
         fields = {k: v for k, v in meta.items() if k in names}
         return cls(vector=vec, raw=np.asarray(tensors["raw"], dtype=np.float64), **fields)
+
+
+def _array_sha256(a: NDArray[Any]) -> str:
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
 def _metadata_sha256(meta: Mapping[str, Any]) -> str:

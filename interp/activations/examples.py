@@ -32,7 +32,6 @@ class Example:
     group: str | None = None
 
 
-
 def as_examples(dataset: Any) -> tuple[str, str, list[Example]]:
     """Accept an interp ``Dataset`` (records with messages/id/label/group) or a list of conversations."""
     examples: list[Example] = []

@@ -25,7 +25,7 @@ from safetensors import safe_open
 from torch import Tensor
 
 from interp.activations.positions import POOLED
-from interp.io import atomic_write_json, file_sha256, read_json
+from interp.io import atomic_write_json, first_damaged, read_json
 
 FORMAT = "interp.activations/1"
 MANIFEST = "manifest.json"
@@ -58,16 +58,14 @@ class ActivationStore:
         Raises :class:`StoreError` naming the first missing or altered file. Reading does it once per
         instance; a capture does it before it trusts a store as a cache hit.
         """
-        files = [(s["file"], s.get("sha256")) for s in self.manifest["shards"]]
-        files.append((EXAMPLES, self.manifest.get("examples_sha256")))
-        for name, sha in files:
-            where = self.path / name
-            problem = ("is missing" if not where.is_file()
-                       else "was altered (its sha256 differs from the manifest's)" if sha and file_sha256(where) != sha
-                       else None)
-            if problem:
-                raise StoreError(f"store {self.path} is damaged: {name} {problem}. Delete the store and run the "
-                                 "capture again (a capture into the same root does it by itself).")
+        expected = {s["file"]: s.get("sha256") for s in self.manifest["shards"]}
+        expected[EXAMPLES] = self.manifest.get("examples_sha256")
+        bad = first_damaged(self.path, expected)
+        if bad is not None:
+            name, what = bad
+            problem = "is missing" if what == "missing" else "was altered (its sha256 differs from the manifest's)"
+            raise StoreError(f"store {self.path} is damaged: {name} {problem}. Delete the store and run the "
+                             "capture again (a capture into the same root does it by itself).")
         self._verified = True
 
     @property

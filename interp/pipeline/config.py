@@ -261,7 +261,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         node = data
         *parents, leaf = dotted.split(".")
         for depth, key in enumerate(parents):
-            node = node.setdefault(key, {}) if isinstance(node, dict) else node
+            node = node.setdefault(key, {})
             if not isinstance(node, dict):
                 where = ".".join(parents[: depth + 1])
                 raise ConfigError(f"--set {dotted}: {where} is {node!r}, a value, not a section with keys; "

@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from interp.io import atomic_directory, atomic_write_json, cache_dir, canonical_hash, file_sha256, read_json
+from interp.io import (
+    atomic_directory,
+    atomic_write_json,
+    cache_dir,
+    canonical_hash,
+    file_sha256,
+    first_damaged,
+    read_json,
+)
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.spec import STAGES, Outputs, Unit
 
@@ -170,16 +178,11 @@ def damage(directory: Path) -> str | None:
     """What is wrong with a finished unit's files (one missing or altered), or None; units written
     before checksums were recorded are trusted as they are."""
     record = directory / CHECKSUMS
-    if not record.is_file():
+    bad = first_damaged(directory, read_json(record)) if record.is_file() else None
+    if bad is None:
         return None
-    expected: dict[str, str] = read_json(record)
-    for name, sha in expected.items():
-        path = directory / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if file_sha256(path) != sha:
-            return f"{name} was altered"
-    return None
+    name, what = bad
+    return f"{name} is missing" if what == "missing" else f"{name} was altered"
 
 
 def finished(unit: Unit, ctx: Context, key: str) -> Finished | None:
