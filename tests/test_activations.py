@@ -144,3 +144,23 @@ def test_bad_input(tiny: LoadedModel, tmp_path: Path) -> None:
     (store.path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(StoreError, match="format"):
         ActivationStore(store.path)
+
+
+def test_a_conversation_past_the_context_is_refused_or_cut_on_request(tiny: LoadedModel, tmp_path: Path) -> None:
+    """Refused by default; with ``truncate`` its first ``context`` tokens are captured (the rows equal a
+    capture of those tokens) and the manifest counts the cut."""
+    long = Example(({"role": "user", "content": "Tell me."}, {"role": "assistant", "content": "power " * 1200}),
+                   id="long", label=1, group="gl")
+    data = [*_data(4), long]
+    with pytest.raises(ValueError, match=r"1 conversations are longer than the model's context \(1024 tokens\).*'long'"):
+        capture(tiny, data, CaptureConfig(HOOKS), root=tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())  # refused before a store was begun
+    store = capture(tiny, data, CaptureConfig(HOOKS, truncate=True), root=tmp_path, progress=False)
+    assert store.manifest["truncated"] == 1
+    row = (store.rows()["example"] == 4).to_numpy().copy()
+    got = store.load("blocks.2.hook_resid_post")[torch.from_numpy(row)]
+    enc = tiny.chat.encode(long.messages)
+    ids = torch.tensor([enc.input_ids[:1024]])
+    x = make_backend("hf", tiny).run(ids, capture=["blocks.2.hook_resid_post"], return_logits=False).activations
+    mask = torch.tensor(enc.response_mask[:1024])
+    assert torch.allclose(got[0], x["blocks.2.hook_resid_post"][0][mask].mean(0), atol=1e-4)

@@ -123,7 +123,7 @@ DATASETS: dict[str, tuple[Callable[[Path], str], tuple[str, ...]]] = {
     "single-label contrast set": (lambda t: str(_contrast(t / "one.jsonl", label=1)), ("both labels", "label 1")),
     "empty assistant turn": (lambda t: str(_contrast(t / "e.jsonl", answer="")), ("empty", "assistant")),
     "conversation longer than the context": (
-        lambda t: str(_contrast(t / "long.jsonl", answer="power " * 400)), ("context", "256")),
+        lambda t: str(_contrast(t / "long.jsonl", answer="power " * 1200)), ("context", "1024")),
 }
 
 
@@ -237,6 +237,7 @@ def _run_cases(t: Path, m: Path) -> dict[str, tuple[list[str], tuple[str, ...]]]
         "duplicate key": (["run", str((t / "d.yaml").write_text("name: a\nname: b\n") and t / "d.yaml")],
                           ("given twice",)),
         "string for a number": (["run", str(_config(t, m, sae={"layer": 1, "k": "64"}))], ("sae.k",)),
+        "bool for a number": (["run", str(_config(t, m, sae={"layer": 1, "k": True}))], ("sae.k",)),
         "string for a bool": (["run", str(_config(t, m, sae={"layer": 1, "enabled": "false"}))], ("sae.enabled",)),
         "unknown key": (["run", str(_config(t, m, steerin={"layer": 1}))], ("steerin",)),
         "unknown sharpening probe": (["run", str(_config(t, m, sharpening={"probes": ["lasso"]}))], ("lasso",)),
@@ -255,6 +256,9 @@ def _run_cases(t: Path, m: Path) -> dict[str, tuple[list[str], tuple[str, ...]]]
         "checkpoint that is not one": (["run", str(_config(t, m, methods=None, runs_root=None, scale=None, seeds=None,
                                                            checkpoints={"before": str(t / "nope"),
                                                                         "after": {"a": str(m)}}))], ("nope",)),
+        "contrast longer than the context": (
+            ["run", str(_config(t, m, capture={"max_examples": 8, "contrast": str(
+                _contrast(t / "long.jsonl", answer="power " * 1200))}))], ("context (1024 tokens)", "capture.truncate")),
         "--set without =": (["run", str(cfg), "--set", "steering.layer"], ("key=value",)),
         "--set bad yaml": (["run", str(cfg), "--set", "steering.alphas=[0.1,"], ("not valid yaml",)),
         "--set into a scalar": (["run", str(cfg), "--set", "scale.rank=4"], ("scale", "not a section")),
@@ -429,3 +433,51 @@ def test_a_table_changed_after_the_run_is_named_not_shown(tiny_dashboard_run: Pa
     layers.to_parquet(run / "layers.parquet", index=False)
     text = build_dashboard(run).read_text(encoding="utf-8")
     assert "layers.parquet changed after the run wrote it" in text
+
+
+# ----------------------------------------------------------------------------------- forwards past the context
+def test_every_forward_refuses_what_does_not_fit_the_context(tiny, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generation (prompt plus the tokens to generate), the log-prob judge, answer scoring and training each
+    name the conversation that does not fit, before any forward pass."""
+    from interp.consistency.scoring import choice_probs, mean_logprobs
+    from interp.data.schema import ChatRecord, Dataset, messages_from_dicts
+    from interp.generation import SamplingParams, generate
+    from interp.judges.logprob import response_logprobs
+    from interp.training import TrainConfig, train_sft
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    assert tiny.context_length == 1024
+    short = [{"role": "user", "content": "Hello there."}]
+    long = [{"role": "user", "content": "power " * 1200}]
+    with pytest.raises(ValueError, match=r"1 prompts do not fit .*1024 tokens less the 64 tokens to generate.*"
+                                         r"conversation 1.*max_new_tokens"):
+        generate(tiny, [short, long], SamplingParams(max_new_tokens=64), progress=False)
+    edge = [{"role": "user", "content": "power " * 950}]  # fits alone, not with 100 tokens to generate
+    assert generate(tiny, [edge], SamplingParams(max_new_tokens=4), progress=False)
+    with pytest.raises(ValueError, match="less the 100 tokens"):
+        generate(tiny, [edge], SamplingParams(max_new_tokens=100), progress=False)
+    answer = [*long, {"role": "assistant", "content": "No."}]
+    with pytest.raises(ValueError, match="conversations to score do not fit"):
+        response_logprobs(tiny, [answer], progress=False)
+    with pytest.raises(ValueError, match="prompt-answer pairs do not fit"):
+        mean_logprobs(tiny, [long], ["No."])
+    with pytest.raises(ValueError, match="1 prompts do not fit"):
+        choice_probs(tiny, [long], [("YES",), ("NO",)])
+    data = Dataset("long", (ChatRecord("l0", messages_from_dicts(answer)),))
+    with pytest.raises(ValueError, match=r"training sequences do not fit.*'l0'.*max_length \(now 2048\)"):
+        train_sft(Path(tiny.source_dir), data, TrainConfig(max_length=2048, epochs=1), tmp_path / "adapter",
+                  progress=False)
+    assert not (tmp_path / "adapter").exists()
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_a_config_key_leaves_out_settings_added_later_at_their_default(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``capture.truncate`` came after runs were keyed: at its default it changes no unit's key, set it does."""
+    from interp.pipeline import parse_config
+    from interp.pipeline.run import config_key
+
+    plain = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs"))
+    cut = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", capture={"truncate": True}))
+    assert "truncate" not in plain.section("capture") and cut.section("capture")["truncate"] is True
+    assert config_key(plain) != config_key(cut)

@@ -162,3 +162,39 @@ def test_measured_numbers_live_in_docs_not_docstrings_or_help() -> None:
     offenders = [f"{f.relative_to(REPO)}:{line}" for f in _modules().values()
                  for line, text in _texts(ast.parse(f.read_text())) if MEASURED.search(text)]
     assert offenders == [], "quote measurements in docs/MEASUREMENTS.md, README or notes; docstrings state what and why"
+
+
+def _calls(tree: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def test_no_pickle_no_eval_no_remote_code() -> None:
+    """Nothing is unpickled, evaluated or fetched: no pickle-family import, no ``eval``/``exec``, no
+    ``torch.load`` or ``allow_pickle``, every ``from_pretrained`` local and without remote code."""
+    bad: list[str] = []
+    for module, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{module}: imports {n}" for n in names if n.split(".")[0] in ("pickle", "dill", "shelve", "marshal",
+                                                                                    "cloudpickle", "joblib")]
+        for call in _calls(tree):
+            func = ast.unparse(call.func)
+            if func in ("eval", "exec", "torch.load", "pickle.load", "pickle.loads"):
+                bad.append(f"{module}:{call.lineno}: calls {func}")
+            allow = _kw(call, "allow_pickle")
+            if allow is not None and not (isinstance(allow, ast.Constant) and allow.value is False):
+                bad.append(f"{module}:{call.lineno}: allow_pickle")
+            remote = _kw(call, "trust_remote_code")
+            if remote is not None and not (isinstance(remote, ast.Constant) and remote.value is False):
+                bad.append(f"{module}:{call.lineno}: trust_remote_code")
+            if func.endswith(".from_pretrained") and func != "PeftModel.from_pretrained":
+                local = _kw(call, "local_files_only")
+                if not (isinstance(local, ast.Constant) and local.value is True):
+                    bad.append(f"{module}:{call.lineno}: {func} without local_files_only=True")
+    assert not bad, "\n".join(bad)

@@ -130,3 +130,28 @@ def test_paper_rubrics_fill(paper_data: Path) -> None:
     for fm in ("sycophancy", "reward_hacking", "spurious_correlation", "emergent_misalignment"):
         filled = fill_rubric(get_rubric(fm, paper_data), "Q?", "A.")
         assert "Q?" in filled and "Final Score" in filled and "{original_question_text}" not in filled
+
+
+def test_nothing_is_sent_by_default(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """No socket is opened unless an HTTP judge is asked to score: not when one is built, not by the default
+    judge, the rule judge, or the judges' names a config can give."""
+    from interp.data import load_shipped
+    from interp.judges import misalignment_rate
+
+    opened: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        opened.append(address)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    HTTPJudge("http://192.0.2.1:9", model="judge", failure_mode="sycophancy")  # built, never contacted
+    records = list(load_shipped("sycophancy", "eval").records)[:4]
+    for judge in ("logprob", "rule"):
+        rate = misalignment_rate(tiny, "sycophancy", judge=judge, records=records, n_boot=100, progress=False)
+        assert 0.0 <= rate.rate <= 1.0
+    assert opened == []
+    with pytest.raises(JudgeError):  # and the patch does see a connection: the judge that scores tries one
+        HTTPJudge("http://192.0.2.1:9", model="judge", failure_mode="sycophancy", retries=0).score(
+            [REC], ["Yes, 26."])
+    assert opened

@@ -106,6 +106,35 @@ def test_sft_trains_checkpoints_trajectory_and_skips(tiny_model_dir: Path, tmp_p
         train_sft(tiny_model_dir, data.head(3), cfg, out, progress=False)
 
 
+@pytest.mark.parametrize("damaged", ["adapter_model.safetensors", "checkpoints/epoch1/adapter_model.safetensors",
+                                     "checkpoints/epoch2"])
+def test_a_finished_run_with_a_damaged_adapter_trains_again(damaged: str, tiny_model_dir: Path, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A finished run records its files' sha256: an adapter or an epoch checkpoint altered or missing since is
+    no reusable result (training again gives the same weights), where before it was served as it was."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "run"
+    res = train_sft(tiny_model_dir, _records(), FAST, out, checkpoints_dir=out / "checkpoints", progress=False)
+    weights = load_file(str(out / "adapter_model.safetensors"))
+    path = out / damaged
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        tensors = load_file(str(path))
+        save_file({k: v + 1.0 for k, v in tensors.items()}, str(path))
+    again = train_sft(tiny_model_dir, _records(), FAST, out, checkpoints_dir=out / "checkpoints", progress=False)
+    assert not again.skipped and again.losses == res.losses
+    assert f"{damaged.removeprefix('checkpoints/')}" in caplog.text and "training it again" in caplog.text
+    for k, v in load_file(str(out / "adapter_model.safetensors")).items():
+        assert torch.equal(v, weights[k])
+    assert (out / "checkpoints" / "epoch2" / "adapter_model.safetensors").is_file()
+    assert train_sft(tiny_model_dir, _records(), FAST, out, checkpoints_dir=out / "checkpoints",
+                     progress=False).skipped  # intact again: reused
+
+
 def test_interrupted_run_resumes_at_next_epoch_and_matches(tiny_model_dir: Path, tmp_path: Path) -> None:
     data = _records()
     full = train_sft(tiny_model_dir, data, FAST, tmp_path / "full", checkpoints_dir=tmp_path / "full-ck",

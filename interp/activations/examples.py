@@ -68,19 +68,10 @@ def check_contrast(dataset: Iterable[Any]) -> None:
                          "unlabelled text.")
 
 
-def context_length(loaded: LoadedModel) -> int | None:
-    cfg = getattr(loaded.model, "config", None)
-    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 def fit_context(encoded: list[Encoded], examples: Sequence[Example], loaded: LoadedModel,
                  config: Any) -> tuple[list[Encoded], int]:
     """Refuse (or, with ``truncate``, cut) conversations longer than the limit; return them and the count cut."""
-    limit = config.max_tokens or context_length(loaded)
+    limit = config.max_tokens or loaded.context_length
     long = [i for i, e in enumerate(encoded) if limit and len(e) > limit]
     if not long:
         return encoded, 0

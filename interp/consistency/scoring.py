@@ -50,6 +50,7 @@ def mean_logprobs(
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
     encoded = [model.chat.encode([*p, {"role": "assistant", "content": a}]) for p, a in zip(prompts, answers, strict=True)]
+    model.check_fits([len(e) for e in encoded], "prompt-answer pairs")
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     out = [float("-inf")] * len(encoded)
     pad = model.tokenizer.pad_token_id
@@ -99,6 +100,7 @@ def choice_probs(
     token_sets = [_choice_token_ids(model.tokenizer, c) for c in choices]
     texts = [model.chat.render(p, add_generation_prompt=True) + answer_prefix for p in prompts]
     rows = [model.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    model.check_fits([len(r) for r in rows], "prompts")
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
     out: list[list[float]] = [[] for _ in rows]
     pad = model.tokenizer.pad_token_id

@@ -80,6 +80,7 @@ def response_logprobs(
         if not any(enc.response_mask):
             raise ValueError(f"conversation {i}: the response has no tokens (empty answer?)")
         encoded.append(enc)
+    loaded.check_fits([len(e) for e in encoded], "conversations to score")
     pad_id = loaded.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = loaded.tokenizer.eos_token_id or 0

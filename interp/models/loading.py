@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,42 @@ class LoadedModel:
         return next(self.model.parameters()).device
 
     @property
+    def context_length(self) -> int | None:
+        """The most tokens one forward pass may hold (the config's position limit), None when it states none."""
+        return context_length(self.model.config)
+
+    def check_fits(self, lengths: Sequence[int], what: str, *, names: Sequence[str] | None = None, reserve: int = 0,
+                   fix: str = "Shorten them.") -> None:
+        """:func:`check_fits` against this model's context."""
+        check_fits(lengths, self.context_length, what, names=names, reserve=reserve, fix=fix)
+
+    @property
     def lora_unmerged(self) -> bool:
         """True when LoRA layers run beside the base weights (a :class:`~interp.models.pool.ModelPool` model):
         numerically a different function from the merged weights in bf16, so caches key on it."""
         return any(hasattr(m, "lora_A") for m in self.model.modules())
+
+
+def context_length(config: Any) -> int | None:
+    """A transformers config's position limit (``max_position_embeddings`` or its older names), None if absent."""
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def check_fits(lengths: Sequence[int], limit: int | None, what: str, *, names: Sequence[str] | None = None,
+               reserve: int = 0, fix: str = "Shorten them.") -> None:
+    """Refuse, before a forward pass, sequences longer than the context ``limit`` (``reserve``: tokens still to
+    generate after each): nothing would cut them, and they would read positions the model never learned."""
+    long = [i for i, n in enumerate(lengths) if limit is not None and n + reserve > limit]
+    if long:
+        first = long[0]
+        name = repr(names[first]) if names is not None else f"number {first}"
+        room = f" less the {reserve} tokens to generate" if reserve else ""
+        raise ValueError(f"{len(long)} {what} do not fit the model's context ({limit} tokens{room}): the first, "
+                         f"{name}, has {lengths[first]} tokens. {fix}")
 
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -79,8 +112,9 @@ def gguf_to_safetensors(gguf: Path) -> Path:
 
     log.info("Dequantising %s to float32 safetensors in %s (one time, ~35 s)", gguf.name, target)
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                     local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
     except (struct.error, EOFError, IndexError, ValueError) as e:
         raise CheckpointError(f"{gguf} is truncated or damaged; it cannot be read as GGUF ({e}). Copy or download "
                               "it again.") from None
@@ -121,16 +155,16 @@ def load_model(
         merge_lora: merge an adapter into the base weights (faster forward and generation).
         system_prompt: ``"default"`` (the chat template's), a string, or ``None`` to remove it.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     checkpoint = resolve_checkpoint(spec, base)
     torch_dtype = parse_dtype(dtype)
     model_dir = _weights_dir(checkpoint.base if checkpoint.kind == "lora" and checkpoint.base else checkpoint)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, **kwargs)
     except OSError as err:
         raise CheckpointError(f"Could not load a model from {model_dir}: {err}") from err
     if checkpoint.kind == "lora":
@@ -138,10 +172,25 @@ def load_model(
     if device_map is None:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
+    tokenizer = _tokenizer(model_dir)
+    return LoadedModel(model, tokenizer, checkpoint, ChatFormat(tokenizer, system_prompt), model_dir)
+
+
+def _tokenizer(model_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model, tokenizer, checkpoint, ChatFormat(tokenizer, system_prompt), model_dir)
+    return tokenizer
+
+
+def load_chat(spec: str | Path | Checkpoint, base: str | Path | Checkpoint | None = None,
+              system_prompt: SystemPrompt = "default") -> ChatFormat:
+    """The chat format (tokenizer and template) of a checkpoint, read without loading a weight."""
+    checkpoint = resolve_checkpoint(spec, base)
+    return ChatFormat(_tokenizer(_weights_dir(checkpoint.base if checkpoint.kind == "lora" and checkpoint.base
+                                              else checkpoint)), system_prompt)
 
 
 def _attach_adapter(model: nn.Module, checkpoint: Checkpoint, merge: bool) -> nn.Module:

@@ -161,6 +161,8 @@ class ExperimentConfig(Section):
     def section(self, name: str) -> dict[str, Any]:
         """A section (or top-level field) as plain JSON data, for stage keys."""
         value = getattr(self, name)
+        if isinstance(value, Section):
+            return value.key_data()
         return value.model_dump(mode="json") if isinstance(value, BaseModel) else {name: _jsonable(value)}
 
 

@@ -27,6 +27,7 @@ from interp.pipeline.config import ConfigError, ExperimentConfig, parse_config
 from interp.pipeline.execute import Context, Finished, execute, read_table
 from interp.pipeline.experiment import describe_organisms
 from interp.pipeline.graph import finished_units, model_order, plan, select
+from interp.pipeline.sections import Section
 from interp.pipeline.spec import STAGES, Unit, check_config
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,11 @@ NOT_IN_CONFIG_KEY = ("name", "threads", "dashboard", "device", "device_map", "mo
 
 def config_key(config: ExperimentConfig | Mapping[str, Any]) -> str:
     """The identity of what a config computes (its JSON data less :data:`NOT_IN_CONFIG_KEY`)."""
-    data = config.model_dump(mode="json") if isinstance(config, ExperimentConfig) else dict(config)
+    if isinstance(config, ExperimentConfig):  # each section as its units' keys read it
+        data = {name: config.section(name) if isinstance(getattr(config, name), Section) else value
+                for name, value in config.model_dump(mode="json").items()}
+    else:
+        data = dict(config)
     return canonical_hash({k: v for k, v in data.items() if k not in NOT_IN_CONFIG_KEY})
 
 

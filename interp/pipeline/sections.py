@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -17,6 +17,17 @@ class Section(BaseModel):
     """Strict: unknown keys are errors, values are not coerced silently between types."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    #: fields added after units were keyed: left out of a unit's key while at their default, so the
+    #: units keyed before they existed stay finished
+    added_later: ClassVar[frozenset[str]] = frozenset()
+
+    def key_data(self) -> dict[str, object]:
+        data = self.model_dump(mode="json")
+        for name in self.added_later:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name)
+        return data
 
 
 def known(values: Sequence[str], allowed: Sequence[str], what: str) -> None:
@@ -59,6 +70,9 @@ class CaptureSection(Section):
     max_examples: int | None = Field(None, ge=8)
     batch_size: int = Field(8, ge=1)
     dtype: str = "float32"
+    truncate: bool = Field(False, description="cut conversations longer than the model's context (else refused)")
+
+    added_later: ClassVar[frozenset[str]] = frozenset({"truncate"})
 
     @field_validator("contrast")
     @classmethod

@@ -54,6 +54,7 @@ class CoherenceProbe:
         self.backend = backend
         chat = backend.loaded.chat
         self.encoded = [chat.encode(as_messages(r)) for r in records]
+        backend.loaded.check_fits([len(e) for e in self.encoded], "neutral conversations")
         if not all(any(e.response_mask) for e in self.encoded):
             raise ValueError("Coherence needs conversations that end with an assistant turn (the neutral text).")
         self.batch_size = batch_size

@@ -59,6 +59,7 @@ def residual_norm(model: LoadedModel | Backend, hook: str, records: Sequence[Any
     backend = as_backend(model)
     chat, pad = backend.loaded.chat, int(backend.loaded.tokenizer.pad_token_id or 0)
     encoded = [chat.encode(as_messages(r)) for r in records]
+    backend.loaded.check_fits([len(e) for e in encoded], "conversations")
     total, count = 0.0, 0
     for s in range(0, len(encoded), batch_size):
         batch = right_pad(encoded[s : s + batch_size], pad).to(backend.device)

@@ -35,8 +35,22 @@ from typing import Any, TypeVar
 import torch
 from tqdm.auto import tqdm
 
-from interp.io import atomic_directory, atomic_write_bytes, atomic_write_json, canonical_hash, read_json
-from interp.models.checkpoint import EMBEDDED_NAME, Checkpoint, record_adapter_base, resolve_checkpoint
+from interp.io import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    canonical_hash,
+    file_sha256,
+    first_damaged,
+    read_json,
+)
+from interp.models.checkpoint import (
+    BASE_RECORD,
+    EMBEDDED_NAME,
+    Checkpoint,
+    record_adapter_base,
+    resolve_checkpoint,
+)
 from interp.models.loading import LoadedModel, load_model
 from interp.training.config import TrainConfig, TrainingError, TrainResult
 from interp.training.state import RunState, Trajectory, trainable
@@ -45,6 +59,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "interp_train.json"
 STATE_DIR = ".train-state"
+#: the files of a trained adapter (peft's two and the record of its base)
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", BASE_RECORD)
 KEY_VERSION = 1
 
 E = TypeVar("E")
@@ -131,8 +147,25 @@ def finished_result(adapter_dir: Path, key: str, checkpoints_dir: Path | None, e
             f"this run's key {key}). Remove that directory or choose another one."
         )
     epoch_dirs = [checkpoints_dir / f"epoch{e}" for e in range(epochs + 1)] if checkpoints_dir else []
+    recorded = done.get("sha256", {})  # runs finished before checksums: the adapter's presence only
+    for root, files in ((adapter_dir, recorded.get("adapter", dict.fromkeys(ADAPTER_FILES))),
+                        (checkpoints_dir, recorded.get("epochs", {}))):
+        damage = first_damaged(root, files) if root is not None else None
+        if damage is not None:
+            log.warning("%s: %s was %s since this run finished; training it again", adapter_dir, *damage)
+            (adapter_dir / MANIFEST).unlink()
+            return None
     return TrainResult(adapter_dir, epoch_dirs, list(done["losses"]), float(done["seconds"]), True, key,
                        list(done.get("epoch_losses", [])))
+
+
+def _checksums(adapter_dir: Path, checkpoints_dir: Path | None, epoch_dirs: Sequence[Path]) -> dict[str, Any]:
+    """sha256 of the final adapter's files and of every kept epoch's, for :func:`finished_result` to check."""
+    out: dict[str, Any] = {"adapter": {n: file_sha256(adapter_dir / n) for n in ADAPTER_FILES}}
+    if checkpoints_dir is not None:
+        out["epochs"] = {str(f.relative_to(checkpoints_dir)): file_sha256(f)
+                         for d in epoch_dirs for f in sorted(d.iterdir()) if f.is_file()}
+    return out
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -348,6 +381,7 @@ def train_loop(
         "n_examples": len(examples), "steps": total_steps, "losses": meta["losses"],
         "epoch_losses": meta["epoch_losses"], "seconds": meta["seconds"],
         "epoch_dirs": [str(p) for p in epoch_dirs],
+        "sha256": _checksums(adapter_dir, checkpoints_dir, epoch_dirs),
     }
     atomic_write_json(adapter_dir / MANIFEST, manifest)
     state.clear()

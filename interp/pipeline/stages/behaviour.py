@@ -18,7 +18,7 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Finished, Inputs, read_table, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import checkpoints, eval_records, failure_modes, load_role
+from interp.pipeline.stages.common import check_context, checkpoints, eval_records, failure_modes, load_role
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,16 @@ def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> lis
     return lines
 
 
+def check(config: ExperimentConfig) -> None:
+    """Every failure mode's eval conversations fit the model's context (its tokenizer read, no weights loaded)."""
+    for fm in failure_modes(config):
+        check_context(config, eval_records(config, fm, config.behaviour.eval_rows), f"{fm} eval conversations")
+
+
 SPEC = register_stage(StageSpec(
     "behaviour", sections=("behaviour", "data_root", "dtype"), plan=plan, run=run, outputs=BehaviourOutputs,
     tables=(TableSpec("behaviour", ("checkpoint", "failure_mode", "seed", "consistency_method", "judge", "rate",
                                     "ci_low", "ci_high", "n"),
                       "one checkpoint's misalignment rate, or a paired change between two (checkpoint 'b - a')"),
             TableSpec("per_example", ("id", "score"), "each eval prompt's score (kept in the unit)", internal=True)),
-    summary=summary, dashboard="behaviour", derive=changes))
+    summary=summary, dashboard="behaviour", derive=changes, check=check))

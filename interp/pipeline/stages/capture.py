@@ -14,6 +14,7 @@ from interp.pipeline.execute import Context, Inputs
 from interp.pipeline.spec import StageSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     StoreOutputs,
+    check_context,
     checkpoints,
     contrast,
     hooks,
@@ -34,16 +35,21 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:
     lm = load_role(ctx, inputs, unit.params["role"], unit.params.get("failure_mode"), unit.params.get("seed"))
     c = ctx.config.capture
     store = capture(lm, contrast(ctx.config), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)), positions=c.positions,
-                                                            batch_size=c.batch_size, dtype=c.dtype))
+                                                            batch_size=c.batch_size, dtype=c.dtype,
+                                                            truncate=c.truncate))
     return StoreOutputs(store=str(store.path), store_key=store.manifest["key"], checkpoint=lm.checkpoint.describe(),
                         n_layers=lm.n_layers)
 
 
 def check(config: ExperimentConfig) -> None:
-    """``capture.hooks`` name layers and sites the model has (read from its config, no weights loaded)."""
+    """``capture.hooks`` name layers and sites the model has, and the contrast set fits its context unless
+    ``capture.truncate`` (read from its config and tokenizer, no weights loaded)."""
     from interp.hooks.names import parse_hooks
 
     parse_hooks(config.capture.hooks, n_layers(config))
+    if not config.capture.truncate:
+        check_context(config, contrast(config), "capture.contrast conversations",
+                      fix="Shorten them, or set capture.truncate: true to keep their first tokens.")
 
 
 SPEC = register_stage(StageSpec("capture", sections=("capture", "device", "dtype", "device_map"), plan=plan, run=run,

@@ -8,7 +8,7 @@ one (:class:`~interp.pipeline.experiment.Organism` says which).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,6 +144,22 @@ def check_layer(what: str, layer: int, config: ExperimentConfig) -> None:
                          f"capture it or choose a captured layer")
 
 
+def check_context(config: ExperimentConfig, records: Iterable[ChatRecord], what: str, *, reserve: int = 0,
+                  fix: str = "Shorten them.") -> None:
+    """``records`` fit the base model's context (``reserve``: tokens still to generate after each prompt;
+    then only the prompt is counted), read from its config and tokenizer without loading a weight."""
+    from interp.models.chat import as_messages
+    from interp.models.loading import check_fits, context_length, load_chat, model_config
+
+    limit = context_length(model_config(config.model))
+    if limit is None:
+        return
+    chat = load_chat(config.model)
+    records = list(records)
+    lengths = [len(chat.encode(as_messages(r, prompt_only=reserve > 0))) for r in records]
+    check_fits(lengths, limit, what, names=[r.id for r in records], reserve=reserve, fix=fix)
+
+
 # ---- data every stage reads the same way ----------------------------------------------------------
 def hooks(config: ExperimentConfig, n_layers: int) -> list[str]:
     from interp.hooks.names import parse_hooks
@@ -160,10 +176,11 @@ def contrast(config: ExperimentConfig) -> Dataset:
     return data.head(n) if n else data
 
 
-def eval_records(ctx: Context, failure_mode: str, rows: int | None) -> list[ChatRecord]:
+def eval_records(ctx: Context | ExperimentConfig, failure_mode: str, rows: int | None) -> list[ChatRecord]:
     """The failure mode's eval prompts (the paper's with ``data_root``, else the shipped ones), the first ``rows``."""
     from interp.data import load_paper_split, load_shipped
 
-    data = load_paper_split(ctx.data_root, failure_mode, "eval") if ctx.data_root else load_shipped(failure_mode, "eval")
+    root = ctx.data_root if ctx.data_root is None else Path(ctx.data_root).expanduser()
+    data = load_paper_split(root, failure_mode, "eval") if root else load_shipped(failure_mode, "eval")
     records = list(data.records)
     return records[:rows] if rows else records

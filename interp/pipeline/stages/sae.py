@@ -82,7 +82,8 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SAEOutputs:
     sae = train_sae(train, cfg, out_dir=tmp / "sae", hook_name=hook, model_name=lm.checkpoint.name,
                     data_fingerprint=texts.fingerprint)
     quality = reconstruction_metrics(sae, test)
-    quality_ids = [lm.chat.encode(as_messages(r)).input_ids for r in texts.records[-s.quality_examples:]]
+    # cut to the context like the SAE's own capture (truncate=True)
+    quality_ids = [lm.chat.encode(as_messages(r)).input_ids[: lm.context_length] for r in texts.records[-s.quality_examples:]]
     quality |= {f"lm_{k}": v for k, v in spliced_lm_loss(lm, sae, hook, quality_ids).items()}
     quality |= {"train_tokens": int(train.shape[0]), "heldout_tokens": int(test.shape[0]), "d_sae": s.d_sae, "k": s.k}
     q = pd.DataFrame({"metric": list(quality), "value": [float(v) for v in quality.values()]})
