@@ -129,6 +129,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_experiment(config, out=args.out, progress=not args.no_progress, only=args.only or None,
                             force=args.force)
     print(summary_text(result))
+    if args.profile:
+        import pandas as pd
+
+        from interp.pipeline.profile import profile_lines
+
+        print(f"\nprofile ({result.run_dir / 'profile.csv'}):")
+        print("\n".join(profile_lines(pd.read_csv(result.run_dir / "profile.csv"))))
     return 0 if result.ok else 1
 
 
@@ -209,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--plan", action="store_true",
                    help="print the unit graph (what each unit reads, which are finished under their keys, which "
                         "the --set changes would redo) and run nothing")
+    r.add_argument("--profile", action="store_true",
+                   help="after the summary, print where the time went: per unit seconds, share, forward positions "
+                        "and their rate, model loads (always written to the run directory's profile.csv)")
     r.set_defaults(func=cmd_run)
 
     w = sub.add_parser("sweep", help="run an experiment config's units as Ray tasks: a cluster (--address auto) "

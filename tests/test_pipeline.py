@@ -166,7 +166,8 @@ def _nonempty_generate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("tiny_scale")
-def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
     _nonempty_generate(monkeypatch)
     config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=["bct"]))
@@ -214,8 +215,23 @@ def test_run_end_to_end_then_resume(tiny_model_dir: Path, tmp_path: Path, monkey
     rnd = ab[ab["direction"] == "ablated:random:0"]["removed"]
     assert "steering: rate by alpha" in text and f"vs random {rnd.iloc[0]:+.3f}" in text
 
+    prof = pd.read_csv(run / "profile.csv").set_index("unit")  # where the time went, per unit
+    assert set(prof.index) == {*result.outputs, "(rest)"} and not prof["cached"].any()
+    assert prof.loc["capture/base", "positions"] > 0 and prof.loc["capture/base", "forwards"] > 0
+    assert prof["loads"].sum() >= 1 and 0.5 < prof["share"].sum() <= 1.0 + 1e-9
     again = run_experiment(config, out=tmp_path / "artifacts", progress=False)
     assert all(o.skipped for o in again.outputs.values())
+    assert pd.read_csv(run / "profile.csv").set_index("unit").drop("(rest)")["cached"].all()
+    import yaml
+
+    from interp.cli import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(str(tiny_model_dir), tmp_path / "runs", methods=["bct"])))
+    assert main(["run", str(path), "--out", str(tmp_path / "artifacts"), "--profile", "--no-progress"]) == 0
+    printed = capsys.readouterr().out.split("profile (")[1].splitlines()
+    assert printed[1].split()[:2] == ["unit", "seconds"] and printed[-1].startswith("total")
+    assert any(line.startswith("capture/base") and "cached" in line for line in printed)
     pd.testing.assert_frame_equal(pd.read_parquet(run / "sharpening.parquet"), sharp)
 
     # a changed steering section recomputes the steering unit only

@@ -23,6 +23,7 @@ from transformers import PreTrainedModel
 from interp.io import atomic_directory, cache_dir
 from interp.models.chat import ChatFormat, SystemPrompt
 from interp.models.checkpoint import Checkpoint, CheckpointError, resolve_checkpoint
+from interp.models.usage import counted_load
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def _weights_dir(checkpoint: Checkpoint) -> Path:
     return checkpoint.path
 
 
+@counted_load
 def load_model(
     spec: str | Path | Checkpoint,
     *,

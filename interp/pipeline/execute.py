@@ -28,6 +28,7 @@ from interp.io import (
     first_damaged,
     read_json,
 )
+from interp.models import usage
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.spec import STAGES, Outputs, Unit
 
@@ -106,6 +107,8 @@ class Finished:
     seconds: float
     outputs: Outputs
     skipped: bool = False
+    #: what its models computed while it ran (:class:`~interp.models.usage.Usage` as a dict)
+    usage: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str | None:
@@ -114,13 +117,13 @@ class Finished:
 
     def to_json(self) -> dict[str, Any]:
         return {"unit": self.unit, "stage": self.stage, "key": self.key, "params": dict(self.params),
-                "seconds": self.seconds, **self.outputs.to_json()}
+                "seconds": self.seconds, "usage": dict(self.usage), **self.outputs.to_json()}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, skipped: bool = False) -> Finished:
         spec = STAGES[str(data["stage"])]
         return cls(str(data["unit"]), str(data["stage"]), str(data["key"]), dict(data.get("params") or {}),
-                   float(data.get("seconds") or 0.0), spec.outputs.from_json(data), skipped)
+                   float(data.get("seconds") or 0.0), spec.outputs.from_json(data), skipped, dict(data.get("usage") or {}))
 
 
 class Inputs(Mapping[str, Finished]):
@@ -209,13 +212,15 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Fi
         shutil.rmtree(final)
     for stale in final.parent.glob(f".{key}.*.tmp"):  # scratch of an attempt that was killed
         shutil.rmtree(stale, ignore_errors=True)
-    t0 = time.perf_counter()
+    t0, before = time.perf_counter(), usage.snapshot()
     with atomic_directory(final) as tmp:
         outputs = spec.run(unit, ctx, Inputs(ctx, dep_outputs), tmp)
+        used = (usage.snapshot() - before).as_dict()
         for name in outputs.tables:
             if (tmp / f"{name}.parquet").is_file():
                 spec.table(name).check(pd.read_parquet(tmp / f"{name}.parquet"), unit.id)
-        result = Finished(unit.id, unit.stage, key, dict(unit.params), round(time.perf_counter() - t0, 2), outputs)
+        result = Finished(unit.id, unit.stage, key, dict(unit.params), round(time.perf_counter() - t0, 2), outputs,
+                          usage=used)
         atomic_write_json(tmp / CHECKSUMS, _checksums(tmp))
         atomic_write_json(tmp / "outputs.json", result.to_json())
     log.info("%s done in %.1f s", unit.id, result.seconds)

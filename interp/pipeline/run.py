@@ -22,11 +22,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from interp.artifacts import RunDir
-from interp.io import canonical_hash, read_json
+from interp.io import atomic_write_bytes, canonical_hash, read_json
 from interp.pipeline.config import ConfigError, ExperimentConfig, parse_config
 from interp.pipeline.execute import Context, Finished, execute, read_table
 from interp.pipeline.experiment import describe_organisms
 from interp.pipeline.graph import finished_units, model_order, plan, select
+from interp.pipeline.profile import profile
 from interp.pipeline.sections import Section
 from interp.pipeline.spec import STAGES, Unit, check_config
 
@@ -175,7 +176,9 @@ def assemble(ctx: Context, result: RunResult, command: str = "interp run") -> Pa
         described = getattr(o.outputs, "checkpoint", None)  # capture units
         if described:
             checkpoints.setdefault(uid.split("/", 1)[1], described)
-    units = {uid: {"seconds": o.seconds, "skipped": o.skipped, "key": o.key} for uid, o in result.outputs.items()}
+    units = {uid: {"seconds": o.seconds, "skipped": o.skipped, "key": o.key, "usage": dict(o.usage)}
+             for uid, o in result.outputs.items()}
+    atomic_write_bytes(run.path / "profile.csv", profile(result.outputs, result.seconds).to_csv(index=False).encode())
     run.update_manifest(
         command=command, config=ctx.config.model_dump(mode="json"), config_key=config_key(ctx.config),
         seeds=list(dict.fromkeys(o.seed for o in ctx.config.organisms())),
