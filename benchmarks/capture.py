@@ -9,24 +9,32 @@ length-sorted, right-padded batches:
     tl         TransformerBridge.run_with_cache with a names filter, then .cpu()
     nnsight    trace saving every decoder layer's output, then .cpu()
 
-Prints tokens/s, peak RSS and the ratio to raw. CPU default: the embedded model. On a GPU:
-``--device cuda --dtype bfloat16 --random-shape llama-7b`` builds random weights of that shape.
+Each peer lives in a process of its own (its peak RSS is its own), loaded once; the peers then
+run in interleaved rounds (A B C ..., then backward; :mod:`benchmarks.interleave`), and each
+ratio is taken within a round: printed are the median tokens/s and the median ratio to
+``raw_body`` (the fair peer) and to ``raw``, with their range over the rounds. Target:
+interp >= 0.95x ``raw_body`` with every layer's resid_post streamed to disk. CPU default: the
+embedded model. On a GPU: ``--device cuda --dtype bfloat16 --random-shape llama-7b`` builds
+random weights of that shape.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import subprocess
+import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+if __name__ == "__main__" and __package__ in (None, ""):  # run as a script: the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.interleave import Workers, ratio, serve
 
 PEERS = ("raw", "raw_body", "interp", "tl", "nnsight")
 SHAPES = {"llama-7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32)}
@@ -92,7 +100,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run_peer(peer: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_peer(peer: str, args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     lm = _load(args)
     batches = _batches(lm, args)
@@ -149,19 +157,18 @@ def run_peer(peer: str, args: argparse.Namespace) -> dict[str, Any]:
                             saved.append(nnsight.save(wrapped.model.layers[layer].output))
                     _ = [s.cpu() for s in saved]
 
-    # warm-up on one batch (kernel selection, allocator), then the timed run
+    # warm-up on one batch (kernel selection, allocator), then serve timed runs
     warm_ids, warm_attn = batches[-1]
     with torch.no_grad():
         lm.model(input_ids=warm_ids, attention_mask=warm_attn, use_cache=False)
     _sync(args.device)
-    best = float("inf")
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        work()
-        _sync(args.device)
-        best = min(best, time.perf_counter() - start)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    return {"peer": peer, "tokens": tokens, "seconds": best, "tok_s": tokens / best, "peak_rss_mib": rss}
+
+    def final() -> dict[str, Any]:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+        gpu = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
+        return {"peer": peer, "tokens": tokens, "peak_rss_mib": rss, "peak_gpu_mib": gpu}
+
+    serve(work, {"peer": peer, "tokens": tokens}, final, sync=lambda: _sync(args.device))
 
 
 def main() -> None:
@@ -175,7 +182,7 @@ def main() -> None:
     p.add_argument("--words", type=int, default=110, help="response length in words (~128 tokens a row)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=6, help="interleaved rounds (each peer runs once per round)")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -183,26 +190,34 @@ def main() -> None:
     args.dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
     args.store_dtype = args.store_dtype or args.dtype
     if args.peer:
-        print(json.dumps(run_peer(args.peer, args)))
+        run_peer(args.peer, args)
         return
+    peers = args.peers.split(",")
+    workers = Workers(peers, lambda name: [sys.executable, __file__, "--peer", name, *sys.argv[1:]])
+    try:
+        times = workers.rounds(args.repeats)
+    finally:
+        final = workers.close()
+    tokens = final[peers[0]]["tokens"]
+    print(f"model={args.random_shape or args.model} device={args.device} dtype={args.dtype} batch={args.batch_size} "
+          f"examples={args.examples} tokens={tokens} threads={args.threads} rounds={args.repeats} "
+          f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"{'peer':<10}{'tok/s':>10}{'x raw_body [range]':>24}{'x raw [range]':>24}{'peak RSS MiB':>14}")
     results = []
-    for peer in args.peers.split(","):
-        cmd = [sys.executable, __file__, "--peer", peer, *sys.argv[1:]]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-        if proc.returncode != 0:
-            print(f"{peer}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
-            continue
-        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    raw = next((r for r in results if r["peer"] == "raw"), None)
-    print(f"model={args.random_shape or args.model} device={args.device} dtype={args.dtype} "
-          f"batch={args.batch_size} examples={args.examples} threads={args.threads}")
-    body = next((r for r in results if r["peer"] == "raw_body"), None)
-    print(f"{'peer':<10}{'tokens':>8}{'tok/s':>10}{'x raw':>8}{'x body':>8}{'peak RSS MiB':>14}")
-    for r in results:
-        r["ratio_to_raw"] = r["tok_s"] / raw["tok_s"] if raw else float("nan")
-        r["ratio_to_body"] = r["tok_s"] / body["tok_s"] if body else float("nan")
-        print(f"{r['peer']:<10}{r['tokens']:>8}{r['tok_s']:>10.1f}{r['ratio_to_raw']:>8.3f}{r['ratio_to_body']:>8.3f}"
-              f"{r['peak_rss_mib']:>14.0f}")
+    for name in peers:
+        row = final[name] | {"seconds": times[name], "tok_s": tokens / statistics.median(times[name])}
+        for base in ("raw_body", "raw"):
+            if base in times:
+                r = ratio(times, name, base)
+                row[f"ratio_to_{base}"] = {"median": r.median, "low": r.low, "high": r.high, "n": r.n}
+        results.append(row)
+        body = str(ratio(times, name, "raw_body")) if "raw_body" in times else "-"
+        raw = str(ratio(times, name, "raw")) if "raw" in times else "-"
+        print(f"{name:<10}{row['tok_s']:>10.1f}{body:>24}{raw:>24}{row['peak_rss_mib']:>14.0f}")
+    if "interp" in times and "raw_body" in times:
+        r = ratio(times, "interp", "raw_body")
+        print(f"target: interp >= 0.95x raw_body (median of {r.n} pairs of rounds): {'met' if r.median >= 0.95 else 'NOT met'} "
+              f"({r})")
     if args.json:
         from interp.io import atomic_write_json
 

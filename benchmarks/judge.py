@@ -2,8 +2,9 @@
 
 The log-prob judge scores every eval record twice (its aligned and its misaligned answer after
 the same prompt); steering and ablation experiments run it once per condition, so its speed sets
-the cost of a dose-response curve. Modes, timed ``--repeats`` times in interleaved order (machine
-drift hits all alike), best time kept:
+the cost of a dose-response curve. Modes, each run once per round in interleaved rounds
+(:mod:`benchmarks.interleave`), each speed-up taken within a pair of rounds (machine drift hits
+all alike) and reported as its median with the range over the pairs:
 
     raw_hf     the peer: right-padded full sequences through ``model(...)``, log-softmax, no hooks
     full       ``response_logprobs(share_prefixes=False)``: the same sequences through the HF backend
@@ -17,11 +18,17 @@ between ``shared`` and ``raw_hf`` (they compute the same numbers).
 from __future__ import annotations
 
 import argparse
-import time
+import functools
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
+if __name__ == "__main__" and __package__ in (None, ""):  # run as a script: the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.interleave import interleaved, ratio_lines
 from interp.data import load_shipped
 from interp.hooks import AddVector, make_backend
 from interp.judges.logprob import response_logprobs
@@ -51,7 +58,7 @@ def main() -> None:
     p.add_argument("--failure-mode", default="sycophancy")
     p.add_argument("--pairs", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=6, help="interleaved rounds (each mode runs once per round)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default=None)
     args = p.parse_args()
@@ -77,20 +84,22 @@ def main() -> None:
         "shared": lambda: response_logprobs(backend, convs, batch_size=args.batch_size),
         "shared_steer": shared_steer,
     }
-    best = dict.fromkeys(modes, float("inf"))
     values: dict[str, np.ndarray] = {}
-    for _ in range(args.repeats):
-        for name, fn in modes.items():
-            t = time.perf_counter()
-            values[name] = fn()
-            if lm.device.type == "cuda":
-                torch.cuda.synchronize()
-            best[name] = min(best[name], time.perf_counter() - t)
+
+    def keep(name: str) -> None:
+        values[name] = modes[name]()
+
+    def sync() -> None:
+        if lm.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for name in modes:  # warm-up
+        keep(name)
+    times = interleaved({name: functools.partial(keep, name) for name in modes}, args.repeats, sync=sync)
     print(f"{args.model} on {lm.device} ({args.threads} threads), {len(records)} pairs, batch {args.batch_size}, "
-          f"best of {args.repeats}")
-    for name, seconds in best.items():
-        print(f"  {name:13s} {len(records) / seconds:8.2f} pairs/s   {best['raw_hf'] / seconds:5.2f}x raw_hf")
-    print(f"  max |shared - raw_hf| log-prob: {np.abs(values['shared'] - values['raw_hf']).max():.2e}")
+          f"{args.repeats} interleaved rounds")
+    print("\n".join(ratio_lines(times, "raw_hf", work=len(records), unit="pairs/s")))
+    print(f"max |shared - raw_hf| log-prob: {np.abs(values['shared'] - values['raw_hf']).max():.2e}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ Cases:
         time is extrapolated linearly to all layers — reported as such. ``--sklearn-layers`` also
         shortens the CPU case the same way (default there: all layers, nothing extrapolated).
 
-Both wall time and process CPU time are reported: on a shared machine the wall-time ratio
-depends on what else runs, CPU time much less so.
+The two sides run in interleaved rounds (:mod:`benchmarks.interleave`: ours, sklearn, sklearn,
+ours, ...); each speed-up is taken within a pair of rounds, and its median and range over the
+pairs are printed, for wall time and for process CPU time (which depends least on what else
+runs on the machine).
 
 Usage: python benchmarks/probes.py [--quick] [--large] [--device cuda] [--sklearn-layers N] [--threads N]
 """
@@ -28,6 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __name__ == "__main__":  # run as a script: this folder must not shadow the `probes` package
     _here = Path(__file__).resolve().parent
@@ -39,6 +42,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from benchmarks.interleave import interleaved, ratio
 from probes import make_splits, sweep
 from probes.torch_logistic import DEFAULT_CS, inner_splits, resolve_device
 
@@ -111,7 +115,7 @@ def sklearn_loop(
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def run_case(case: Case, device: torch.device, sklearn_layers: int | None) -> dict[str, float | str]:
+def run_case(case: Case, device: torch.device, sklearn_layers: int | None, rounds: int) -> dict[str, Any]:
     acts, y, groups = make_data(case, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -125,46 +129,57 @@ def run_case(case: Case, device: torch.device, sklearn_layers: int | None) -> di
         controls=(),
         device=device,
     )
-    t0, c0 = time.perf_counter(), time.process_time()
-    table = sweep(
-        acts,
-        y,
-        groups,
-        methods=["logistic"],
-        controls=(),
-        n_splits=N_SPLITS,
-        Cs=Cs,
-        inner_cv=INNER_CV,
-        random_state=SEED,
-        device=device,
-    )
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
     hooks = list(acts)
     if sklearn_layers is None or sklearn_layers >= len(hooks):
         sk_hooks = hooks
     else:  # evenly spaced layers, so that weak and strong layers are both represented
         sk_hooks = [hooks[int(i)] for i in np.linspace(0, len(hooks) - 1, sklearn_layers).round()]
-    sk, t_sk, c_sk = sklearn_loop(acts, y, groups, sk_hooks, Cs)
-    t_sk_all = t_sk * len(hooks) / len(sk_hooks)
-    c_sk_all = c_sk * len(hooks) / len(sk_hooks)
-    ours = {(r.hook, int(r.fold)): float(r.auroc) for r in table.itertuples()}
-    diffs = np.array([abs(ours[key] - v) for key, v in sk.items()])
-    mean_auroc = float(np.mean([ours[key] for key in sk]))
+    scale = len(hooks) / len(sk_hooks)
+    got: dict[str, Any] = {}
+
+    def ours() -> None:
+        got["table"] = sweep(acts, y, groups, methods=["logistic"], controls=(), n_splits=N_SPLITS, Cs=Cs,
+                             inner_cv=INNER_CV, random_state=SEED, device=device)
+
+    def sklearn() -> None:
+        got["sk"] = sklearn_loop(acts, y, groups, sk_hooks, Cs)[0]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # wall and process-CPU seconds per round, the two sides interleaved (ours, sklearn, sklearn, ours, ...)
+    cpu: dict[str, list[float]] = {"ours": [], "sklearn": []}
+
+    def timed_cpu(name: str, fn: Any) -> Any:
+        def run() -> None:
+            c0 = time.process_time()
+            fn()
+            cpu[name].append(time.process_time() - c0)
+        return run
+
+    wall = interleaved({"ours": timed_cpu("ours", ours), "sklearn": timed_cpu("sklearn", sklearn)}, rounds, sync=sync)
+    wall["sklearn"] = [t * scale for t in wall["sklearn"]]  # extrapolated to every layer when fewer were run
+    cpu["sklearn"] = [t * scale for t in cpu["sklearn"]]
+    speed, cpu_speed = ratio(wall, "sklearn", "ours", speed=False), ratio(cpu, "sklearn", "ours", speed=False)
+    table, sk = got["table"], got["sk"]
+    ours_auroc = {(r.hook, int(r.fold)): float(r.auroc) for r in table.itertuples()}
+    diffs = np.array([abs(ours_auroc[key] - v) for key, v in sk.items()])
+    mean_auroc = float(np.mean([ours_auroc[key] for key in sk]))
     return {
         "case": case.name,
         "shape": f"{case.L}x{case.n}x{case.d}",
         "device": str(device),
-        "ours_s": t_ours,
-        "sklearn_s": t_sk_all,
-        "sklearn_note": "measured"
-        if len(sk_hooks) == len(hooks)
-        else f"extrapolated from {len(sk_hooks)} layers",
-        "speedup": t_sk_all / t_ours,
-        "ours_cpu_s": c_ours,
-        "sklearn_cpu_s": c_sk_all,
-        "cpu_speedup": c_sk_all / c_ours,
+        "ours_s": float(np.median(wall["ours"])),
+        "sklearn_s": float(np.median(wall["sklearn"])),
+        "sklearn_note": "measured" if len(sk_hooks) == len(hooks) else f"extrapolated from {len(sk_hooks)} layers",
+        "speedup": speed.median,
+        "speedup_range": f"{speed.low:.1f}-{speed.high:.1f}",
+        "ours_cpu_s": float(np.median(cpu["ours"])),
+        "sklearn_cpu_s": float(np.median(cpu["sklearn"])),
+        "cpu_speedup": cpu_speed.median,
+        "cpu_speedup_range": f"{cpu_speed.low:.1f}-{cpu_speed.high:.1f}",
+        "pairs": speed.n,
         "max_abs_dauroc": float(diffs.max()),
         "mean_abs_dauroc": float(diffs.mean()),
         "mean_auroc": mean_auroc,
@@ -185,6 +200,7 @@ def main() -> None:
         "(default: all layers for the CPU case, 2 for the large case)",
     )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (each side runs once per round)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -203,25 +219,25 @@ def main() -> None:
         f"Cs={list(DEFAULT_CS)}, outer={N_SPLITS}-fold, inner={INNER_CV}-fold"
     )
     header = (
-        f"{'case':<10} {'shape':<14} {'device':<6} {'ours_s':>8} {'sklearn_s':>10} {'speedup':>8} "
-        f"{'ours_cpu_s':>10} {'sklearn_cpu_s':>13} {'cpu_speedup':>11} "
-        f"{'max|dAUROC|':>12} {'mean|dAUROC|':>13} {'AUROC':>6}  sklearn time"
+        f"{'case':<10} {'shape':<14} {'device':<6} {'ours_s':>8} {'sklearn_s':>10} {'speedup [range]':>17} "
+        f"{'ours_cpu_s':>10} {'sklearn_cpu_s':>13} {'cpu_speedup [range]':>21} "
+        f"{'max|dAUROC|':>12} {'mean|dAUROC|':>13} {'AUROC':>6}  sklearn time (medians of rounds; ratios over pairs)"
     )
     results = []
     for case, dev, sk_layers in cases:
-        res = run_case(case, dev, sk_layers)
+        res = run_case(case, dev, sk_layers, args.rounds)
         results.append(res)
         print(header)
         print(
             f"{res['case']:<10} {res['shape']:<14} {res['device']:<6} {res['ours_s']:>8.2f} {res['sklearn_s']:>10.2f} "
-            f"{res['speedup']:>7.1f}x {res['ours_cpu_s']:>10.2f} {res['sklearn_cpu_s']:>13.2f} "
-            f"{res['cpu_speedup']:>10.1f}x {res['max_abs_dauroc']:>12.4f} {res['mean_abs_dauroc']:>13.4f} "
-            f"{res['mean_auroc']:>6.3f}  {res['sklearn_note']}",
+            f"{res['speedup']:>6.1f}x [{res['speedup_range']:>8}] {res['ours_cpu_s']:>10.2f} {res['sklearn_cpu_s']:>13.2f} "
+            f"{res['cpu_speedup']:>8.1f}x [{res['cpu_speedup_range']:>9}] {res['max_abs_dauroc']:>12.4f} "
+            f"{res['mean_abs_dauroc']:>13.4f} {res['mean_auroc']:>6.3f}  {res['sklearn_note']}, {res['pairs']} pairs",
             flush=True,
         )
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
-        f"load average at the end: {load} (wall-time ratios are unreliable on a shared machine; CPU time is not)"
+        f"load average at the end: {load} (CPU-time ratios depend least on what else runs)"
     )
     ok = all(float(r["speedup"]) >= 10 and float(r["max_abs_dauroc"]) <= 0.01 for r in results)
     ok_cpu = all(float(r["cpu_speedup"]) >= 10 and float(r["max_abs_dauroc"]) <= 0.01 for r in results)

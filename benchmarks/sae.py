@@ -27,7 +27,9 @@ Reports training tokens/s of each side (wall clock, and per CPU-second of the pr
 robust to other processes sharing the CPU), their ratio, the capture cost of the cached side and
 the amortised ratio (capture + 1 training run, and capture shared by ``--runs`` runs, e.g. a sweep
 of widths), and the explained variance of every SAE on the same held-out cached activations
-(position 0 excluded) with the differences. ``torch.set_num_threads(1)`` by default.
+(position 0 excluded) with the differences. The sides train in interleaved rounds
+(:mod:`benchmarks.interleave`: cached, live, live, cached, ...); speed-ups are medians over pairs of
+rounds, with their range. ``torch.set_num_threads(1)`` by default.
 
     python benchmarks/sae.py --quick                 # 20k training tokens, both live modes
     python benchmarks/sae.py --tokens 50000 --live packed
@@ -36,12 +38,14 @@ of widths), and the explained variance of every SAE on the same held-out cached 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import random
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -52,6 +56,12 @@ import torch
 # `python benchmarks/sae.py` puts benchmarks/ first on sys.path, where benchmarks/probes.py would
 # shadow the `probes` package.
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks.interleave
+
+import numpy as np  # noqa: E402
+
+from benchmarks.interleave import interleaved, ratio  # noqa: E402
 
 # trainer settings both sides must share (sae-lens's SAETrainerConfig field names)
 SHARED_TRAINER_FIELDS = (
@@ -153,6 +163,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10, help="training runs sharing one capture, for the amortised rate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (each side trains once per round)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     args.tokens = args.tokens or (20_000 if args.quick else 100_000)
@@ -192,39 +203,66 @@ def main() -> None:
         with _Clock() as cap:
             acts = capture(loaded, train_convs, CaptureConfig(hooks=(hook,), positions="all", batch_size=8),
                            root=tmp / "c").load(hook)
-        with _Clock() as cached:
-            sae_cached = train_sae(acts, cfg, hook_name=hook)
         n_acts = int(acts.shape[0])
-        ev_cached = reconstruction_metrics(sae_cached, eval_acts)["explained_variance"]
+        # the sides in interleaved rounds (cached, live..., then backward): wall and CPU seconds per round
+        wall: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
+        trained: dict[str, Any] = {}
+        contexts: dict[str, int] = {}
+
+        def record(name: str, clock: _Clock) -> None:
+            wall.setdefault(name, []).append(clock.wall)
+            cpu.setdefault(name, []).append(clock.cpu)
+
+        def cached_side() -> None:
+            with _Clock() as clock:
+                trained["cached"] = train_sae(acts, cfg, hook_name=hook)
+            record("cached", clock)
+
+        def live_side(mode: str) -> None:
+            trained[mode], setup, clock, contexts[mode] = _live(mode, args, loaded, cfg, args.layer, train_convs, tmp)
+            record(mode, clock)
+            wall.setdefault(f"{mode}_setup", []).append(setup.wall)
+
+        sides: dict[str, Callable[[], None]] = {"cached": cached_side}
+        sides |= {m: functools.partial(live_side, m) for m in modes}
+        interleaved(sides, args.rounds)  # each side times itself (the live setup stays out of its training time)
+        med = {k: float(np.median(v)) for k, v in wall.items()}
+        med_cpu = {k: float(np.median(v)) for k, v in cpu.items()}
+        ev_cached = reconstruction_metrics(trained["cached"], eval_acts)["explained_variance"]
         res.update({
-            "cached_activations": n_acts, "eval_tokens": int(eval_acts.shape[0]),
+            "rounds": args.rounds, "cached_activations": n_acts, "eval_tokens": int(eval_acts.shape[0]),
             "capture_s": cap.wall, "capture_tok_s": n_acts / cap.wall, "capture_tok_per_cpu_s": n_acts / cap.cpu,
-            "cached_train_s": cached.wall, "cached_tok_s": args.tokens / cached.wall,
-            "cached_tok_per_cpu_s": args.tokens / cached.cpu, "cached_ev": ev_cached,
+            "cached_train_s": med["cached"], "cached_tok_s": args.tokens / med["cached"],
+            "cached_tok_per_cpu_s": args.tokens / med_cpu["cached"], "cached_ev": ev_cached,
         })
         # capture cost charged to this run's tokens (a run longer than the cache reuses it for free)
         share = min(1.0, args.tokens / n_acts)
         for runs in (1, args.runs):
-            res[f"cached_amortised_tok_s_{runs}run"] = args.tokens / (share * cap.wall / runs + cached.wall)
-            res[f"cached_amortised_tok_per_cpu_s_{runs}run"] = args.tokens / (share * cap.cpu / runs + cached.cpu)
+            res[f"cached_amortised_tok_s_{runs}run"] = args.tokens / (share * cap.wall / runs + med["cached"])
+            res[f"cached_amortised_tok_per_cpu_s_{runs}run"] = args.tokens / (share * cap.cpu / runs + med_cpu["cached"])
         for mode in modes:
-            sae_live, setup, train, context = _live(mode, args, loaded, cfg, args.layer, train_convs, tmp)
-            ev = reconstruction_metrics(sae_live, eval_acts)["explained_variance"]
+            ev = reconstruction_metrics(trained[mode], eval_acts)["explained_variance"]
+            speed, speed_cpu = ratio(wall, "cached", mode), ratio(cpu, "cached", mode)
             res.update({
-                f"live_{mode}_context": context, f"live_{mode}_setup_s": setup.wall,
-                f"live_{mode}_train_s": train.wall, f"live_{mode}_tok_s": args.tokens / train.wall,
-                f"live_{mode}_tok_per_cpu_s": args.tokens / train.cpu,
-                f"speedup_{mode}_wall": train.wall / cached.wall, f"speedup_{mode}_cpu": train.cpu / cached.cpu,
-                f"speedup_{mode}_amortised_1run_cpu": res["cached_amortised_tok_per_cpu_s_1run"] * train.cpu / args.tokens,
+                f"live_{mode}_context": contexts[mode], f"live_{mode}_setup_s": med[f"{mode}_setup"],
+                f"live_{mode}_train_s": med[mode], f"live_{mode}_tok_s": args.tokens / med[mode],
+                f"live_{mode}_tok_per_cpu_s": args.tokens / med_cpu[mode],
+                f"speedup_{mode}_wall": speed.median, f"speedup_{mode}_wall_range": f"{speed.low:.1f}-{speed.high:.1f}",
+                f"speedup_{mode}_cpu": speed_cpu.median,
+                f"speedup_{mode}_cpu_range": f"{speed_cpu.low:.1f}-{speed_cpu.high:.1f}",
+                f"speedup_{mode}_amortised_1run_cpu": res["cached_amortised_tok_per_cpu_s_1run"] * med_cpu[mode] / args.tokens,
                 f"speedup_{mode}_amortised_{args.runs}run_cpu":
-                    res[f"cached_amortised_tok_per_cpu_s_{args.runs}run"] * train.cpu / args.tokens,
+                    res[f"cached_amortised_tok_per_cpu_s_{args.runs}run"] * med_cpu[mode] / args.tokens,
                 f"live_{mode}_ev": ev, f"ev_diff_cached_minus_{mode}": ev_cached - ev,
             })
     for k, v in res.items():
         print(f"{k:>36}: {v:.4g}" if isinstance(v, float) else f"{k:>36}: {v}")
     for mode in modes:
-        print(f"[{mode}] training from the cache: {res[f'speedup_{mode}_cpu']:.1f}x per CPU-second, "
-              f"{res[f'speedup_{mode}_wall']:.1f}x wall (target >= 10x); with the capture paid by this run "
+        print(f"[{mode}] training from the cache: {res[f'speedup_{mode}_cpu']:.1f}x per CPU-second "
+              f"[{res[f'speedup_{mode}_cpu_range']}], {res[f'speedup_{mode}_wall']:.1f}x wall "
+              f"[{res[f'speedup_{mode}_wall_range']}] (medians over pairs of rounds; target >= 10x); with the capture "
+              "paid by this run "
               f"{res[f'speedup_{mode}_amortised_1run_cpu']:.1f}x, shared by {args.runs} runs "
               f"{res[f'speedup_{mode}_amortised_{args.runs}run_cpu']:.1f}x; held-out EV (no position 0) "
               f"cached {ev_cached:.4f} vs live {res[f'live_{mode}_ev']:.4f} "

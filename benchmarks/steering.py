@@ -1,7 +1,8 @@
 """Steered generation throughput vs plain ``model.generate``, same prompts, same settings, one process.
 
-Modes, each timed ``--repeats`` times in interleaved order (so drift in machine load hits all
-alike), best time kept:
+Modes, each run once per round in interleaved rounds (:mod:`benchmarks.interleave`: A B C ..,
+then backward), each overhead taken within a pair of rounds, so drift in machine load hits all
+alike; printed are median seconds and the median overhead with its range over the pairs:
 
     plain      model.generate on an untouched Hugging Face model, no hooks
     backend    ``backend.generate`` with no interventions (the backend's own fixed cost)
@@ -19,11 +20,17 @@ of each mode against plain (target: steering <= 10%).
 from __future__ import annotations
 
 import argparse
-import time
+import functools
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
 
+if __name__ == "__main__" and __package__ in (None, ""):  # run as a script: the repository root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.interleave import interleaved, ratio
 from interp.hooks import BACKENDS, AddVector, Intervention, directional_ablation, make_backend
 from interp.models import load_model
 from interp.models.chat import as_messages
@@ -44,7 +51,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--new-tokens", type=int, default=48)
     p.add_argument("--layer", type=int, default=15)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=6, help="interleaved rounds (each mode runs once per round)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -71,31 +78,31 @@ def main() -> None:
         "ablate_sink": list(directional_ablation(v, lm.n_layers, keep_sink=True)),
     }
 
-    def run(mode: str) -> float:
-        start = time.perf_counter()
+    def run(mode: str) -> None:
         if mode == "plain":
             with torch.no_grad():
                 lm.model.generate(**enc, **kwargs)
         else:
             with backend.intervene(modes[mode]):
                 backend.generate(enc["input_ids"], enc["attention_mask"], **kwargs)
+
+    def sync() -> None:
         if lm.device.type == "cuda":
             torch.cuda.synchronize()
-        return time.perf_counter() - start
 
     run("plain")  # warm-up
     run("backend")
-    best = {m: float("inf") for m in modes}
-    for _ in range(args.repeats):
-        for m in modes:
-            best[m] = min(best[m], run(m))
+    times = interleaved({m: functools.partial(run, m) for m in modes}, args.repeats, sync=sync)
     new_tokens = args.batch_size * args.new_tokens
     attn = getattr(lm.model.config, "_attn_implementation", "?")  # the TL bridge runs its own (eager) attention
     print(f"model={args.model} backend={args.backend} device={args.device} dtype={dtype} batch={args.batch_size} "
-          f"new_tokens={args.new_tokens} threads={args.threads} repeats={args.repeats} plain_attention={attn}")
-    print(f"{'mode':<12}{'seconds':>9}{'new tok/s':>11}{'overhead':>10}")
-    for m, t in best.items():
-        print(f"{m:<12}{t:>9.2f}{new_tokens / t:>11.1f}{(t / best['plain'] - 1) * 100:>9.1f}%")
+          f"new_tokens={args.new_tokens} threads={args.threads} rounds={args.repeats} plain_attention={attn}")
+    print(f"{'mode':<12}{'median s':>9}{'new tok/s':>11}{'overhead vs plain, median [range]':>36}")
+    for m, ts in times.items():
+        r = ratio(times, m, "plain", speed=False)
+        med = sorted(ts)[len(ts) // 2]
+        print(f"{m:<12}{med:>9.2f}{new_tokens / med:>11.1f}{(r.median - 1) * 100:>+14.1f}% "
+              f"[{(r.low - 1) * 100:+.1f}%, {(r.high - 1) * 100:+.1f}%] over {r.n} pairs")
 
 
 if __name__ == "__main__":
