@@ -8,6 +8,7 @@ single time per file. Nothing here touches the network: every ``from_pretrained`
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import struct
@@ -174,8 +175,18 @@ def load_model(
     if device_map is None:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
+    if torch_dtype == torch.bfloat16 and next(model.parameters()).device.type == "cpu":
+        _check_cpu_bf16()
     tokenizer = _tokenizer(model_dir)
     return LoadedModel(model, tokenizer, checkpoint, ChatFormat(tokenizer, system_prompt), model_dir)
+
+
+@functools.cache
+def _check_cpu_bf16() -> None:
+    """bfloat16 on a CPU without native bf16 arithmetic (AVX512-BF16 or AMX) is emulated: warn once."""
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        log.warning("this CPU has no native bfloat16 arithmetic: a bfloat16 model runs slower here than in "
+                    "float32 (set dtype: float32, or --set dtype=float32)")
 
 
 def _tokenizer(model_dir: Path) -> Any:
