@@ -109,11 +109,6 @@ def generate(
     store_id = canonical_hash([*identity, "lora-unmerged"] if loaded.lora_unmerged else identity)
     gen_cache = GenerationCache(cache_dir() / "generations" / loaded.checkpoint.fingerprint / f"{store_id}.jsonl") if cache else None
     known = gen_cache.entries if gen_cache is not None else {}
-    tok = loaded.tokenizer
-    todo = [i for i, k in enumerate(keys) if k not in known]
-    loaded.check_fits([len(tok(prompts[i], add_special_tokens=False)["input_ids"]) for i in todo], "prompts",
-                      names=[f"conversation {i}" for i in todo], reserve=params.max_new_tokens,
-                      fix="Shorten them, or generate fewer tokens (max_new_tokens).")
     # Sampled batches and their seeds come from the whole prompt list, longest first, never from
     # what is left to do: a run that resumes after a kill samples each batch exactly as an
     # uninterrupted run does (a batch cached whole is skipped; one cached in part, by a call with
@@ -126,12 +121,18 @@ def generate(
     else:
         batches = [(start, order[start : start + batch_size]) for start in range(0, len(order), batch_size)]
         batches = [(start, chunk) for start, chunk in batches if any(k not in known for k, _ in chunk)]
+    tok = loaded.tokenizer
+    ids_of = {k: tok(p, add_special_tokens=False)["input_ids"] for _, chunk in batches for k, p in chunk}
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    todo = [k for k in first if k not in known]  # every one of them is in a batch
+    loaded.check_fits([len(ids_of[k]) for k in todo], "prompts", names=[f"conversation {first[k]}" for k in todo],
+                      reserve=params.max_new_tokens, fix="Shorten them, or generate fewer tokens (max_new_tokens).")
     results: dict[str, list[str]] = dict(known)
-    n_todo = sum(k not in known for k, _ in order)
-    bar = tqdm(total=n_todo, unit="prompt", desc="generate", disable=not progress or not n_todo or None)
+    bar = tqdm(total=len(todo), unit="prompt", desc="generate", disable=not progress or not todo or None)
     for start, chunk in batches:
-        ids_list = [tok(p, add_special_tokens=False)["input_ids"] for _, p in chunk]
-        ids, attn = pad_ids(ids_list, tok.pad_token_id, side="left")  # every prompt ends at the same column
+        ids, attn = pad_ids([ids_of[k] for k, _ in chunk], tok.pad_token_id, side="left")  # every prompt ends at the same column
         width = ids.shape[1]
         ids, attn = ids.to(loaded.device), attn.to(loaded.device)
         kwargs: dict[str, Any] = {
