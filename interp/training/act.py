@@ -103,10 +103,7 @@ def train_act(
     rows = wrapped.head(config.max_rows) if config.max_rows is not None else wrapped
 
     def encode(loaded: LoadedModel) -> list[ACTPair]:
-        pairs = encode_act_pairs(loaded.chat, clean, rows, config.max_length)
-        loaded.check_fits([max(len(p.clean_ids), len(p.wrapped_ids)) for p in pairs], "training pairs",
-                          names=[p.id for p in pairs], fix=f"Lower max_length (now {config.max_length}) to the model's context.")
-        return pairs
+        return encode_act_pairs(loaded.chat, clean, rows, config.max_length)
 
     def loss_fn(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         return act_loss(model, batch, loss_scale)

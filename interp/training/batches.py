@@ -63,6 +63,10 @@ class SFTExample:
     def n_supervised(self) -> int:
         return sum(1 for t in self.labels if t != IGNORE_INDEX)
 
+    def __len__(self) -> int:
+        """Tokens in one forward pass."""
+        return len(self.input_ids)
+
 
 def encode_sft_example(chat: ChatFormat, record: ChatRecord, max_length: int) -> SFTExample | None:
     """Tokenise one record; None when truncation to ``max_length`` leaves no supervised token."""
@@ -111,6 +115,10 @@ class ACTPair:
     wrapped_ids: tuple[int, ...]
     clean_pos: tuple[int, ...]
     wrapped_pos: tuple[int, ...]
+
+    def __len__(self) -> int:
+        """Tokens in the longer of its two forward passes."""
+        return max(len(self.clean_ids), len(self.wrapped_ids))
 
 
 def encode_act_pairs(chat: ChatFormat, clean: Dataset, wrapped: Dataset, max_length: int) -> list[ACTPair]:

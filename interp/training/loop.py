@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -63,7 +63,16 @@ STATE_DIR = ".train-state"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", BASE_RECORD)
 KEY_VERSION = 1
 
-E = TypeVar("E")
+class Example(Protocol):
+    """A training example: its record's id and the tokens of its (longest) forward pass."""
+
+    @property
+    def id(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+
+E = TypeVar("E", bound=Example)
 OnEpoch = Callable[[int, Path], dict[str, Any]]
 Collate = Callable[[Sequence[E], int], dict[str, torch.Tensor]]
 #: (model, batch) -> (sum of per-token losses, number of tokens it is summed over)
@@ -276,6 +285,8 @@ def train_loop(
     prepared = prepare_model(init_ckpt, base_ckpt, config, device=device, device_map=device_map)
     model = prepared.peft_model
     examples = list(encode(prepared.loaded))
+    prepared.loaded.check_fits([len(e) for e in examples], "training sequences", names=[e.id for e in examples],
+                               fix=f"Lower max_length (now {config.max_length}) to the model's context.")
     pad_id = prepared.loaded.tokenizer.pad_token_id
     pad_id = int(pad_id if pad_id is not None else prepared.loaded.tokenizer.eos_token_id or 0)
     inputs_on = prepared.loaded.device  # with a device_map: where the embeddings are

@@ -67,10 +67,7 @@ def train_sft(
     rows = data.head(config.max_rows) if config.max_rows is not None else data
 
     def encode(loaded: LoadedModel) -> list[SFTExample]:
-        examples = encode_sft(loaded.chat, rows, config.max_length)
-        loaded.check_fits([len(e.input_ids) for e in examples], "training sequences", names=[e.id for e in examples],
-                          fix=f"Lower max_length (now {config.max_length}) to the model's context.")
-        return examples
+        return encode_sft(loaded.chat, rows, config.max_length)
 
     return train_loop(
         kind="sft", init=init, base=base, data_fingerprints=[data.fingerprint], config=config,
