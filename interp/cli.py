@@ -121,8 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args)
     baseline = load_config(args.config) if args.set and args.plan else None
-    check_config(config)
     if args.plan:
+        check_config(config)  # run_experiment checks it itself
         baseline = baseline.model_copy(update={"name": config.name}) if baseline is not None else None
         print(describe(config, run_directory(config, args.out), only=args.only, baseline=baseline))
         return 0
