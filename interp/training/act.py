@@ -27,6 +27,7 @@ from interp.models.checkpoint import Checkpoint
 from interp.models.loading import LoadedModel
 from interp.training.batches import ACTPair, collate_act, encode_act_pairs
 from interp.training.config import TrainConfig, TrainResult
+from interp.training.during import DuringTraining
 from interp.training.loop import OnEpoch, train_loop
 
 ACT_LOSS_SCALE = 1e-4
@@ -94,6 +95,7 @@ def train_act(
     loss_scale: float = ACT_LOSS_SCALE,
     device: str | None = None,
     device_map: str | dict[str, Any] | None = None,
+    during: DuringTraining | None = None,
 ) -> TrainResult:
     """Train a LoRA with the ACT loss on (clean, wrapped) pairs; same contract as :func:`train_sft`.
 
@@ -113,5 +115,5 @@ def train_act(
         config=config, adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
         trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_act, loss_fn=loss_fn,
         extra_key={"loss": "act_layer_mse_response_suffix", "loss_scale": loss_scale},
-        device=device, device_map=device_map,
+        device=device, device_map=device_map, during=during,
     )

@@ -20,10 +20,8 @@ with the same data order, dropout and optimiser state as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 import time
@@ -36,8 +34,6 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.io import (
-    atomic_directory,
-    atomic_write_bytes,
     atomic_write_json,
     canonical_hash,
     file_sha256,
@@ -48,12 +44,12 @@ from interp.models.checkpoint import (
     BASE_RECORD,
     EMBEDDED_NAME,
     Checkpoint,
-    record_adapter_base,
     resolve_checkpoint,
 )
 from interp.models.loading import LoadedModel, load_model
 from interp.training.config import TrainConfig, TrainingError, TrainResult
-from interp.training.state import RunState, Trajectory, trainable
+from interp.training.during import DuringTraining
+from interp.training.state import RunState, Trajectory, publish_adapter, save_adapter, trainable
 
 log = logging.getLogger(__name__)
 
@@ -190,42 +186,6 @@ def _lr_at(step: int, total: int, config: TrainConfig) -> float:
     return config.lr
 
 
-def _write_adapter(model: Any, base: Checkpoint, folder: Path) -> None:
-    """peft's adapter files in ``folder``, its config written in a fixed order, and the base it was trained on.
-
-    peft stores ``target_modules`` as a set, so the list in ``adapter_config.json`` comes out in an
-    order that changes from process to process (string hashing is randomised); the same weights
-    would get another fingerprint, and everything keyed on it would be recomputed. Sorted, they do not.
-    """
-    model.save_pretrained(folder, save_embedding_layers=False)  # no hub look-up of the base
-    config_path = folder / "adapter_config.json"
-    config = json.loads(config_path.read_text())
-    if isinstance(config.get("target_modules"), list):
-        config["target_modules"] = sorted(config["target_modules"])
-        atomic_write_bytes(config_path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
-    record_adapter_base(folder, base)
-
-
-def save_adapter(model: Any, base: Checkpoint, target: Path) -> None:
-    """Write the PEFT adapter of ``model`` to a new directory ``target`` atomically."""
-    with atomic_directory(target) as tmp:
-        _write_adapter(model, base, tmp)
-
-
-def _publish_adapter(model: Any, base: Checkpoint, adapter_dir: Path) -> None:
-    """Write the adapter files into ``adapter_dir`` (which may hold checkpoints/ already), config last."""
-    adapter_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=adapter_dir, prefix=".adapter.", suffix=".tmp"))
-    try:
-        _write_adapter(model, base, tmp)
-        names = sorted(p.name for p in tmp.iterdir() if p.is_file())
-        names.sort(key=lambda n: n == "adapter_config.json")  # list_run_checkpoints keys on the config
-        for name in names:
-            os.replace(tmp / name, adapter_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 @contextlib.contextmanager
 def _epoch_dir_for_callback(
     checkpoints_dir: Path | None, epoch: int, model: Any, base: Checkpoint
@@ -259,15 +219,19 @@ def train_loop(
     extra_key: dict[str, Any] | None = None,
     device: str | None = None,
     device_map: str | dict[str, Any] | None = None,
+    during: DuringTraining | None = None,
 ) -> TrainResult:
     """Train a LoRA for ``config.epochs`` epochs of ``loss_fn`` over ``encode(loaded)`` examples
-    (``device`` / ``device_map``: where the base goes, see :func:`prepare_model`)."""
+    (``device`` / ``device_map``: where the base goes, see :func:`prepare_model`; ``during``: an
+    intervention in every training forward pass and no other, part of the run's key)."""
     adapter_dir = Path(adapter_dir).resolve()
     checkpoints_dir = Path(checkpoints_dir).resolve() if checkpoints_dir is not None else None
     trajectory_path = Path(trajectory_path) if trajectory_path is not None else None
     init_ckpt, base_ckpt = resolve_init(init, base)
     if init_ckpt.kind == "lora" and init_ckpt.path.resolve() == adapter_dir:
         raise TrainingError(f"adapter_dir {adapter_dir} is the adapter being continued; write the result elsewhere")
+    if during is not None:
+        extra_key = {**(extra_key or {}), "during": during.key()}
     key = run_key(kind, init_ckpt, base_ckpt, data_fingerprints, config, extra_key)
     done = finished_result(adapter_dir, key, checkpoints_dir, config.epochs)
     if done is not None:
@@ -362,12 +326,13 @@ def train_loop(
             optimizer.zero_grad(set_to_none=True)
             weights: list[int] = []
             sums: list[float] = []
-            for b in batches:
-                loss_sum, n = loss_fn(model, {k: v.to(inputs_on) for k, v in b.items()})
-                sums.append(float(loss_sum.detach()))
-                weights.append(n)
-                # backward per micro-batch keeps one graph alive; rescaled below to a token mean
-                loss_sum.backward()
+            with during.applied(model) if during is not None else contextlib.nullcontext():
+                for b in batches:
+                    loss_sum, n = loss_fn(model, {k: v.to(inputs_on) for k, v in b.items()})
+                    sums.append(float(loss_sum.detach()))
+                    weights.append(n)
+                    # backward per micro-batch keeps one graph alive; rescaled below to a token mean
+                    loss_sum.backward()
             n_total = max(1, sum(weights))
             for p in params:
                 if p.grad is not None:
@@ -385,7 +350,7 @@ def train_loop(
         finish_epoch(epoch, mean_loss, seconds)
     bar.close()
 
-    _publish_adapter(model, base_ckpt, adapter_dir)
+    publish_adapter(model, base_ckpt, adapter_dir)
     manifest = {
         "key": key, "kind": kind, "init": init_ckpt.describe(), "base": base_ckpt.describe(),
         "data": list(data_fingerprints), "config": config.to_dict(), "extra": extra_key or {},

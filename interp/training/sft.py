@@ -20,6 +20,7 @@ from interp.models.checkpoint import Checkpoint
 from interp.models.loading import LoadedModel
 from interp.training.batches import IGNORE_INDEX, SFTExample, collate_sft, encode_sft
 from interp.training.config import TrainConfig, TrainResult
+from interp.training.during import DuringTraining
 from interp.training.loop import OnEpoch, train_loop
 
 
@@ -46,6 +47,7 @@ def train_sft(
     progress: bool = True,
     device: str | None = None,
     device_map: str | dict[str, Any] | None = None,
+    during: DuringTraining | None = None,
 ) -> TrainResult:
     """Fine-tune a LoRA on ``data``'s assistant turns; skip if done, resume if interrupted.
 
@@ -73,5 +75,5 @@ def train_sft(
         kind="sft", init=init, base=base, data_fingerprints=[data.fingerprint], config=config,
         adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
         trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_sft, loss_fn=sft_loss,
-        extra_key={"loss": "response_ce_with_eot"}, device=device, device_map=device_map,
+        extra_key={"loss": "response_ce_with_eot"}, device=device, device_map=device_map, during=during,
     )

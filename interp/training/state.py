@@ -1,4 +1,4 @@
-"""What a training run keeps on disk between epochs: its resumable state and its per-epoch trajectory file.
+"""What a training run keeps on disk: its adapters, its resumable state and its per-epoch trajectory file.
 
 :class:`RunState` is the trainable weights, the AdamW moments and the finished epoch, in
 safetensors (no pickle) with a JSON sidecar, written atomically; :class:`Trajectory` is the
@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from interp.io import atomic_write_bytes, atomic_write_json, read_json
+from interp.io import atomic_directory, atomic_write_bytes, atomic_write_json, read_json
+from interp.models.checkpoint import Checkpoint, record_adapter_base
 
 
 def trainable(model: Any) -> dict[str, torch.Tensor]:
@@ -112,3 +113,40 @@ class Trajectory:
         assert self.path is not None
         text = "".join(json.dumps(x, sort_keys=True, default=str) + "\n" for x in self.lines)
         atomic_write_bytes(self.path, text.encode())
+
+
+# ---- adapters --------------------------------------------------------------------------------
+def _write_adapter(model: Any, base: Checkpoint, folder: Path) -> None:
+    """peft's adapter files in ``folder``, its config written in a fixed order, and the base it was trained on.
+
+    peft stores ``target_modules`` as a set, so the list in ``adapter_config.json`` comes out in an
+    order that changes from process to process (string hashing is randomised); the same weights
+    would get another fingerprint, and everything keyed on it would be recomputed. Sorted, they do not.
+    """
+    model.save_pretrained(folder, save_embedding_layers=False)  # no hub look-up of the base
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        atomic_write_bytes(config_path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    record_adapter_base(folder, base)
+
+
+def save_adapter(model: Any, base: Checkpoint, target: Path) -> None:
+    """Write the PEFT adapter of ``model`` to a new directory ``target`` atomically."""
+    with atomic_directory(target) as tmp:
+        _write_adapter(model, base, tmp)
+
+
+def publish_adapter(model: Any, base: Checkpoint, adapter_dir: Path) -> None:
+    """Write the adapter files into ``adapter_dir`` (which may hold checkpoints/ already), config last."""
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=adapter_dir, prefix=".adapter.", suffix=".tmp"))
+    try:
+        _write_adapter(model, base, tmp)
+        names = sorted(p.name for p in tmp.iterdir() if p.is_file())
+        names.sort(key=lambda n: n == "adapter_config.json")  # list_run_checkpoints keys on the config
+        for name in names:
+            os.replace(tmp / name, adapter_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
