@@ -36,7 +36,7 @@ NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"(fig-[^"]+)",\s*')
 ORGANISMS = ("sycophancy", "emergent_misalignment")
 SEED = 3
 #: figures per section of the fixture run (2 organisms, methods bct + greedy_self_training, SAE, steering: auto)
-EXPECTED_FIGURES = {"answer": 2, "summary": 0, "layers": 2, "sharpening": 10, "sae": 10, "steering": 6,
+EXPECTED_FIGURES = {"answer": 2, "summary": 0, "layers": 2, "sharpening": 10, "sae": 10, "steering": 6, "mediation": 1, "prediction": 1,
                     "behaviour": 1, "trajectory": 2, "convergence": 2, "manifest": 0, "files": 0}
 
 
@@ -254,7 +254,8 @@ def test_each_comparison_is_shown_once(page: tuple[Path, str]) -> None:
     summary = table_rows(section_of(text, "summary"))
     sharpening = [r for r in summary if r[0] == "sharpening"]
     assert sorted((r[1], r[3]) for r in sharpening) == sorted(
-        (fm, ck) for fm in ORGANISMS for ck in ("before-base", "after:bct-before", "after:greedy_self_training-before"))
+        (fm, ck) for fm in ORGANISMS for ck in ("before-base", "after:bct-before", "after:greedy_self_training-before",
+                                                "after:bct@ablate:persona-before", "after:bct@ablate:random0-before"))
     behaviour = [r[3] for r in summary if r[0] == "behaviour" and r[1] == "sycophancy" and r[2] == str(SEED)]
     assert behaviour.count("before - base") == 1 and "base - before" not in behaviour
 

@@ -2,7 +2,8 @@
 
 The dashboard tests draw pages from this run instead of made-up tables: two organisms (sycophancy,
 emergent misalignment) so convergence runs, ``steering.layer: auto`` so the direction selection
-runs, a consistency method and a control (bct, greedy self-training), SAE and trajectory on. Rows,
+runs, a consistency method and a control (bct, greedy self-training), SAE and trajectory on, bct
+trained again under two mediation conditions, every run's predictor. Rows,
 bootstrap resamples and permutations are cut to keep the run short; no stage is left out.
 """
 
@@ -56,6 +57,9 @@ def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
                   "eval_rows": 6, "neutral_rows": 4, "n_boot": 100, "ablate_in": ["before", "after"]},
         trajectory={"enabled": True, "n_boot": 50},
         convergence={"n_boot": 50},
+        mediation={"conditions": ["ablate:persona", "ablate:random"], "n_random": 1, "layers": [1], "methods": ["bct"],
+                   "n_boot": 100},
+        prediction={"enabled": True, "n_boot": 100, "n_permutations": 50, "top": 3},
         dashboard=False,  # the tests build the pages they look at
         results=str(results),
     )

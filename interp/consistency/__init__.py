@@ -51,6 +51,7 @@ from interp.consistency.run import (
     consistency_prompts,
     default_components,
     run_consistency,
+    run_labels,
 )
 from interp.consistency.scoring import (
     QUALITY_RUBRIC,
@@ -95,6 +96,7 @@ __all__ = [
     "params_for",
     "register",
     "run_consistency",
+    "run_labels",
     "sft_records",
     "train_epochs",
     "unpair",

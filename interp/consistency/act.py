@@ -57,6 +57,11 @@ class ACT(LabelMethod):
         clean, wrapped = unpair(labelled.filter(is_kept))
         return trainer.train_act(init, clean, wrapped, config, adapter_dir, **common)
 
+    @classmethod
+    def training_contrast(cls, labelled: Dataset) -> tuple[Dataset, Dataset | None]:
+        """ACT pulls the wrapped prompt's activations on the answer toward the clean prompt's: (clean, wrapped)."""
+        return unpair(labelled.filter(is_kept))
+
     def label(self, model: LoadedModel | None, prompts: Dataset, params: MethodParams) -> Dataset:
         pairs = limited(prompts, params)
         answers: list[str | None] = [None] * len(pairs)

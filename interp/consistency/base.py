@@ -141,6 +141,16 @@ class LabelMethod(ABC):
         """
         return trainer.train_sft(init, sft_records(labelled), config, adapter_dir, base=base, **common)
 
+    @classmethod
+    def training_contrast(cls, labelled: Dataset) -> tuple[Dataset, Dataset | None]:
+        """What phase 3 pulls the model toward, and what from: ``(targets, own)`` conversations paired by id.
+
+        The default (SFT on the labels): the targets are :func:`sft_records`, and ``own`` is None:
+        the model's own greedy answers to the same prompts (the caller generates them). Read by
+        :mod:`interp.mediation.prediction` to predict a run's effect before it trains.
+        """
+        return sft_records(labelled), None
+
 
 LabelMethodT = TypeVar("LabelMethodT", bound=LabelMethod)
 

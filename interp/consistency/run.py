@@ -259,6 +259,45 @@ def label_phase(
     return labeller.label(model, prompts, params), info
 
 
+def phase2(spec: RunSpec, run_dir: Path, adapter: Path, params: MethodParams, *, data_root: Path | None = None,
+           components: Mapping[str, Any] | None = None, dtype: str = "float32", device: str | None = None,
+           device_map: str | dict[str, Any] | None = None) -> tuple[Dataset, dict[str, Any], float]:
+    """The run's labels: ``run_dir/labelled.jsonl`` when it was labelled from these inputs, else labelled now
+    and written there; returns (labelled, info, seconds spent labelling)."""
+    labelled_path, meta_path = run_dir / "labelled.jsonl", run_dir / "labelled.meta.json"
+    prompts = method_prompts(spec, data_root)
+    if params.max_rows is not None:
+        prompts = prompts.head(params.max_rows)
+    key = label_key(spec, adapter, prompts, params, components)
+    info: dict[str, Any] = {"key": key}
+    if labelled_path.is_file():
+        _check_resume(labelled_path, meta_path, key)
+        if meta_path.is_file():
+            info.update({k: v for k, v in read_json(meta_path).items() if k != "seconds"})
+        return load_jsonl(labelled_path, name=f"{spec.run_id}/labelled"), info | {"resumed": True}, 0.0
+    t0 = time.perf_counter()
+    labelled, more = label_phase(spec, prompts, adapter, params, data_root=data_root, components=components,
+                                 dtype=dtype, device=device, device_map=device_map)
+    seconds = time.perf_counter() - t0
+    write_jsonl(labelled, labelled_path)
+    atomic_write_json(meta_path, {"key": key, "seconds": seconds, **_plain(more)})
+    return labelled, info | more, seconds
+
+
+def run_labels(spec: RunSpec, runs_root: Path, *, data_root: Path | None = None, progress: bool = True,
+           num_threads: int | None = None, device: str | None = None,
+           device_map: str | dict[str, Any] | None = None) -> Dataset:
+    """Phases 1-2 of a cell without its training: the organism (built if missing) and the method's labels."""
+    run_dir = spec.run_dir(Path(runs_root))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = params_for(spec.method, spec.organism.scale, seed=spec.organism.seed).with_(progress=progress)
+    dtype = str(getattr(train_config(_training(), spec), "dtype", "float32"))
+    with torch_threads(num_threads):
+        adapter = organism_adapter(spec, runs_root, data_root, device=device, device_map=device_map)
+        return phase2(spec, run_dir, adapter, params, data_root=data_root, dtype=dtype, device=device,
+                      device_map=device_map)[0]
+
+
 def run_consistency(
     spec: RunSpec,
     runs_root: Path,
@@ -271,8 +310,13 @@ def run_consistency(
     num_threads: int | None = None,
     device: str | None = None,
     device_map: str | dict[str, Any] | None = None,
+    during: Any = None,
 ) -> Path:
     """Run phases 2 and 3 of one cell and return its run directory (resumable; see the module doc).
+
+    With ``during`` (an :class:`interp.training.during.DuringTraining`), phase 3 trains under that
+    intervention into ``<run>/conditions/<its tag>/`` (adapter, checkpoints, trajectory, results),
+    on the labels of the plain run; that directory is returned.
 
     Args:
         params: generation parameters (default: :func:`params_for` the organism's scale).
@@ -299,27 +343,10 @@ def run_consistency(
         adapter = organism_adapter(spec, runs_root, data_root, **place)
         seconds["organism"] = time.perf_counter() - start
 
-        labelled_path, meta_path = run_dir / "labelled.jsonl", run_dir / "labelled.meta.json"
-        prompts = method_prompts(spec, data_root)
-        if params.max_rows is not None:
-            prompts = prompts.head(params.max_rows)
-        key = label_key(spec, adapter, prompts, params, components)
-        info: dict[str, Any] = {"key": key}
-        if labelled_path.is_file():
-            _check_resume(labelled_path, meta_path, key)
-            labelled = load_jsonl(labelled_path, name=f"{spec.run_id}/labelled")
-            seconds["label"] = 0.0
-            if meta_path.is_file():
-                info.update({k: v for k, v in read_json(meta_path).items() if k != "seconds"})
-            info["resumed"] = True
-        else:
-            t0 = time.perf_counter()
-            labelled, more = label_phase(spec, prompts, adapter, params, data_root=data_root, components=components,
-                                         dtype=str(getattr(config, "dtype", "float32")), **place)
-            seconds["label"] = time.perf_counter() - t0
-            info.update(more)
-            write_jsonl(labelled, labelled_path)
-            atomic_write_json(meta_path, {"key": key, "seconds": seconds["label"], **_plain(more)})
+        labelled, info, seconds["label"] = phase2(spec, run_dir, adapter, params, data_root=data_root,
+                                                  components=components, dtype=str(getattr(config, "dtype", "float32")),
+                                                  **place)
+        labelled_path = run_dir / "labelled.jsonl"
         seconds["label_per_prompt"] = seconds["label"] / max(1, len(labelled))
 
         kept = labelled.filter(is_kept)
@@ -327,14 +354,15 @@ def run_consistency(
             raise ConsistencyError(
                 f"{spec.run_id}: none of the {len(labelled)} labelled rows is kept (blank answers or no agreement); "
                 f"nothing to train on. Inspect {labelled_path}, then delete it to relabel.")
-        adapter_dir = run_dir / "adapter"
+        train_dir = run_dir if during is None else run_dir / "conditions" / during.tag
+        adapter_dir = train_dir / "adapter"
         train_info: dict[str, Any] = {}
         t0 = time.perf_counter()
         if (adapter_dir / "adapter_config.json").is_file():
             train_info["resumed"] = True
         else:
-            common = {"checkpoints_dir": run_dir / "checkpoints", "trajectory_path": run_dir / "trajectory.jsonl",
-                      "progress": progress, **place}
+            common = {"checkpoints_dir": train_dir / "checkpoints", "trajectory_path": train_dir / "trajectory.jsonl",
+                      "progress": progress, **place} | ({"during": during} if during is not None else {})
             result = spec.method_class.train(trainer, adapter, labelled, config, adapter_dir,
                                              base=spec.organism.base, **common)
             train_info = {k: _plain(getattr(result, k, None))
@@ -342,9 +370,10 @@ def run_consistency(
         seconds["train"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - start
     train_rows = len(kept)
-    atomic_write_json(run_dir / "results.json", {
+    atomic_write_json(train_dir / "results.json", {
         "run_id": spec.run_id,
         "method": spec.method,
+        **({"during": during.key()} if during is not None else {}),
         "organism": {"id": spec.organism.organism_id, "adapter": str(adapter), "base": spec.organism.base},
         "failure_mode": fm,
         "seed": spec.organism.seed,
@@ -361,4 +390,4 @@ def run_consistency(
     })
     log.info("consistency run %s: %d rows labelled, %d trained, %.1f s", spec.run_id, len(labelled), train_rows,
              seconds["total"])
-    return run_dir
+    return train_dir

@@ -35,6 +35,8 @@ from interp.pipeline.sections import (
     CaptureSection,
     CheckpointGroup,
     ConvergenceSection,
+    MediationSection,
+    PredictionSection,
     ProbesSection,
     RunsRootSection,
     SAESection,
@@ -81,6 +83,8 @@ class ExperimentConfig(Section):
     sae: SAESection = SAESection()
     steering: SteeringSection = SteeringSection()
     trajectory: TrajectorySection = TrajectorySection()
+    mediation: MediationSection = MediationSection()
+    prediction: PredictionSection = PredictionSection()
     convergence: ConvergenceSection = ConvergenceSection()
     dashboard: bool = True
     checkpoints: Annotated[Annotated[CheckpointGroup, Tag("group")] | Annotated[tuple[CheckpointGroup, ...], Tag("groups")]
@@ -147,11 +151,40 @@ class ExperimentConfig(Section):
         if self.steering.probe not in self.probes.methods and self.steering.enabled:
             raise ValueError(f"steering.probe {self.steering.probe!r} is not among probes.methods "
                              f"{list(self.probes.methods)}")
+        self._check_mediation()
         several = len(self.organisms()) >= 2  # a convergence unit is planned
         if several and self.convergence.enabled and self.convergence.ablate and not self.steering.enabled:
             raise ValueError("convergence.ablate ablates the directions the steering stage found: set "
                              "steering.enabled: true, or convergence.ablate: false")
         return self
+
+    def _check_mediation(self) -> None:
+        m = self.mediation
+        if self.prediction.enabled and self.checkpoints is not None:
+            raise ValueError("prediction reads the labels of the consistency runs interp trains (failure_modes x "
+                             "seeds x methods); given checkpoints have none")
+        if self.prediction.enabled and not self.mediation_layers():
+            raise ValueError("prediction projects on the direction at mediation.layers (default steering.layer, "
+                             "'auto' here): name the layers")
+        if not m.conditions:
+            return
+        if self.checkpoints is not None:
+            raise ValueError("mediation.conditions train each consistency run again, so they need organisms built "
+                             "here (failure_modes x seeds x methods), not given checkpoints")
+        extra = [x for x in (m.methods or ()) if x not in self.methods]
+        if extra:
+            raise ValueError(f"mediation.methods {extra} are not among methods {list(self.methods)}")
+        if m.layers is None and not isinstance(self.steering.layer, int):
+            raise ValueError("mediation.layers defaults to steering.layer, which is 'auto' here: name the layers")
+        if self.steering.probe not in self.probes.methods:
+            raise ValueError(f"mediation fits steering.probe {self.steering.probe!r}, which is not among "
+                             f"probes.methods {list(self.probes.methods)}")
+
+    def mediation_layers(self) -> tuple[int, ...]:
+        """The layers a mediation condition edits (``mediation.layers``, else ``steering.layer``)."""
+        if self.mediation.layers is not None:
+            return self.mediation.layers
+        return (self.steering.layer,) if isinstance(self.steering.layer, int) else ()
 
     # ---- derived -------------------------------------------------------------------------
     def organisms(self) -> list[Organism]:

@@ -5,7 +5,8 @@ organism) and ``after:<method>`` per consistency method (the base model is the e
 ``model``). It comes from one of three places:
 
 - the grid (``failure_modes`` x ``seeds`` x ``methods``): interp builds it, the ``organism`` and
-  ``consistency`` units produce its checkpoints;
+  ``consistency`` units produce its checkpoints (and with ``mediation.conditions`` the
+  ``condition`` units the same runs trained under each condition, ``after:<method>@<condition>``);
 - ``checkpoints:`` groups: a researcher's own checkpoints by path (an adapter made with peft, a
   merged model, a GGUF), their afters named freely, optional per-epoch paths; the ``checkpoint``
   units resolve them (their fingerprints, nothing written where they live);
@@ -38,11 +39,17 @@ class Organism:
     methods: tuple[str, ...]
     given: Mapping[str, str] | None = None
     epochs: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+    conditioned: tuple[str, ...] = ()
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """Every consistency run: each method, then each ``<method>@<condition>`` of a mediation experiment."""
+        return (*self.methods, *self.conditioned)
 
     @property
     def roles(self) -> list[str]:
-        """``before``, then ``after:<method>`` per method."""
-        return ["before", *(f"after:{m}" for m in self.methods)]
+        """``before``, then ``after:<variant>`` per consistency run (``after:bct``, ``after:bct@ablate:persona``)."""
+        return ["before", *(f"after:{m}" for m in self.variants)]
 
     def id(self, role: str) -> str:
         """The checkpoint id: ``<failure mode>/s<seed>/<role>``."""
@@ -54,7 +61,9 @@ class Organism:
             return f"checkpoint/{self.id(role)}"
         if role == "before":
             return f"organism/{self.failure_mode}/s{self.seed}"
-        return f"consistency/{self.failure_mode}/s{self.seed}/{role.split(':', 1)[1]}"
+        variant = role.split(":", 1)[1]
+        stage = "condition" if "@" in variant else "consistency"
+        return f"{stage}/{self.failure_mode}/s{self.seed}/{variant}"
 
     @property
     def label(self) -> str:
@@ -67,7 +76,9 @@ def organisms(config: ExperimentConfig) -> list[Organism]:
 
     given = config.checkpoints
     if given is None:
-        return [Organism(fm, seed, config.methods) for fm in config.failure_modes for seed in config.seeds]
+        conditioned = config.mediation.variants(config.methods)
+        return [Organism(fm, seed, config.methods, conditioned=conditioned)
+                for fm in config.failure_modes for seed in config.seeds]
     if isinstance(given, RunsRootSection):
         return runs_root_organisms(given)
     groups = (given,) if isinstance(given, CheckpointGroup) else tuple(given)
@@ -136,4 +147,5 @@ def describe_organisms(found: list[Organism]) -> list[dict[str, Any]]:
     """The organisms as plain data (for the manifest)."""
     return [{"failure_mode": o.failure_mode, "seed": o.seed, "methods": list(o.methods),
              "given": dict(o.given) if o.given is not None else None,
-             "epochs": {m: {str(k): v for k, v in e.items()} for m, e in o.epochs.items()}} for o in found]
+             "epochs": {m: {str(k): v for k, v in e.items()} for m, e in o.epochs.items()}}
+            | ({"conditioned": list(o.conditioned)} if o.conditioned else {}) for o in found]

@@ -56,6 +56,8 @@ def run_directory(config: ExperimentConfig, out: str | Path = "artifacts") -> Pa
 
 #: settings that change how a run goes, not what it computes: a run directory's config key leaves them out
 NOT_IN_CONFIG_KEY = ("name", "threads", "dashboard", "device", "device_map", "model_pool", "model_pool_max_adapters")
+#: sections added after run directories were claimed: left out of the key while at their defaults
+SECTIONS_ADDED_LATER = ("mediation", "prediction")
 
 
 def config_key(config: ExperimentConfig | Mapping[str, Any]) -> str:
@@ -63,6 +65,9 @@ def config_key(config: ExperimentConfig | Mapping[str, Any]) -> str:
     if isinstance(config, ExperimentConfig):  # each section as its units' keys read it
         data = {name: config.section(name) if isinstance(getattr(config, name), Section) else value
                 for name, value in config.model_dump(mode="json").items()}
+        for name in SECTIONS_ADDED_LATER:
+            if getattr(config, name) == type(config).model_fields[name].default:
+                data.pop(name)
     else:
         data = dict(config)
     return canonical_hash({k: v for k, v in data.items() if k not in NOT_IN_CONFIG_KEY})

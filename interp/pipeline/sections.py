@@ -169,6 +169,51 @@ class SteeringSection(Section):
                                                     "does adding it produce the organism's behaviour?")
 
 
+CONDITIONS = ("ablate:persona", "ablate:random", "steer:persona")
+
+
+class MediationSection(Section):
+    """Does the consistency-training effect run through the persona direction? Each consistency run
+    trained again under interventions active only during training, and the share of its behaviour
+    change that ablating the direction removes (stage ``mediation``)."""
+
+    conditions: tuple[Literal["ablate:persona", "ablate:random", "steer:persona"], ...] = Field(
+        (), description="training-time conditions beside the plain run (none: no mediation): ablate:persona "
+                        "(the organism's direction projected out at `layers`), ablate:random (n_random random "
+                        "directions), steer:persona (+alpha times the direction)")
+    methods: tuple[str, ...] | None = Field(None, description="the methods trained under the conditions (None: all)")
+    layers: tuple[Annotated[int, Field(ge=0)], ...] | None = Field(
+        None, description="the layers whose residual stream is edited (None: steering.layer); each one's direction "
+                          "is steering.probe fitted on the organism's capture there")
+    n_random: int = Field(3, ge=1, description="random directions for ablate:random (seeds 0..n_random-1)")
+    alpha: float = Field(0.05, description="steer:persona: the vector added is alpha x the mean residual norm at "
+                                           "the layer (steering's units); its KL on neutral text must stay within "
+                                           "steering.kl_budget")
+    n_boot: int = Field(2000, ge=100)
+
+    def names(self) -> tuple[str, ...]:
+        """The conditions with the random ones numbered: ``ablate:persona``, ``ablate:random0``, ..."""
+        out: list[str] = []
+        for c in dict.fromkeys(self.conditions):
+            out += [f"ablate:random{k}" for k in range(self.n_random)] if c == "ablate:random" else [c]
+        return tuple(out)
+
+    def variants(self, methods: Sequence[str]) -> tuple[str, ...]:
+        """``<method>@<condition>`` for every mediated method and condition (empty without conditions)."""
+        return tuple(f"{m}@{c}" for m in (self.methods or methods) for c in self.names())
+
+
+class PredictionSection(Section):
+    """Before training: how far each consistency run's targets sit along the organism's persona direction,
+    relative to its own answers (the persona-vectors projection difference), and across runs its
+    correlation with the behaviour change the run produced (stage ``prediction``)."""
+
+    enabled: bool = False
+    n_boot: int = Field(2000, ge=100)
+    n_permutations: int = Field(2000, ge=0, description="shuffled pairings of predictors with changes (the control)")
+    top: int = Field(10, ge=0, description="per run, the examples that push hardest toward the persona, with text")
+
+
 class TrajectorySection(Section):
     """Behaviour and sharpening metrics along the saved epochs of every consistency run."""
 

@@ -100,3 +100,25 @@ class CoherenceProbe:
             ppl_low=float(np.exp(nll_ci.ci_low)), ppl_high=float(np.exp(nll_ci.ci_high)),
             n_examples=len(counts), n_tokens=int(w.sum()),
         )
+
+
+def model_drift(reference: CoherenceProbe, other: CoherenceProbe, *, n_boot: int = 1000, seed: int = 0) -> Coherence:
+    """How far ``other``'s model has moved from ``reference``'s on the same neutral texts: KL(reference ||
+    other) per response token and both perplexities (``ppl_plain``: the reference's), with intervals
+    over texts. The coherence guard of a trained checkpoint against the one it was trained from."""
+    if [e.input_ids for e in reference.encoded] != [e.input_ids for e in other.encoded]:
+        raise ValueError("model_drift compares two models on the same texts under the same tokenizer; these differ")
+    kls, nlls, counts = [], [], []
+    for p_ref, p_other, nll in zip(reference.plain, other.plain, other.plain_nll, strict=True):
+        p, q = p_ref.float(), p_other.float()
+        kls.append(float((p.exp() * (p - q)).sum()))
+        nlls.append(float(nll.sum()))
+        counts.append(len(nll))
+    kl, nll_sum, w = np.array(kls), np.array(nlls), np.array(counts, dtype=float)
+    ref_nll = float(sum(float(n.sum()) for n in reference.plain_nll) / w.sum())
+    kl_ci = bootstrap_mean(kl / w, weights=w, n_boot=n_boot, seed=seed)
+    nll_ci = bootstrap_mean(nll_sum / w, weights=w, n_boot=n_boot, seed=seed)
+    return Coherence(kl=float(kl.sum() / w.sum()), kl_low=kl_ci.ci_low, kl_high=kl_ci.ci_high,
+                     ppl_plain=float(np.exp(ref_nll)), ppl=float(np.exp(nll_sum.sum() / w.sum())),
+                     ppl_low=float(np.exp(nll_ci.ci_low)), ppl_high=float(np.exp(nll_ci.ci_high)),
+                     n_examples=len(counts), n_tokens=int(w.sum()))

@@ -117,10 +117,11 @@ def store(inputs: Inputs, unit_id: str) -> ActivationStore:
 
 
 def expand_roles(organism: Organism, roles_: Sequence[str]) -> list[str]:
-    """``base``/``before`` as they are, ``after`` as every ``after:<method>`` of the organism."""
+    """``base``/``before`` as they are, ``after`` as every ``after:<method>`` of the organism (not the
+    runs under a mediation condition)."""
     out: list[str] = []
     for r in roles_:
-        out += [role for role in organism.roles if role.startswith("after:")] if r == "after" else [r]
+        out += [f"after:{m}" for m in organism.methods] if r == "after" else [r]
     return out
 
 

@@ -25,7 +25,7 @@ PAIRS = (("before", "after"), ("base", "before"))
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     for o in config.organisms():
-        for m in o.methods:
+        for m in o.variants:  # each method, and each run under a mediation condition
             deps = ("capture/base", f"capture/{o.id('before')}", f"capture/{o.id(f'after:{m}')}", o.producer("before"),
                     o.producer(f"after:{m}"))
             yield Unit(f"sharpening/{o.label}/{m}", "sharpening", {"failure_mode": o.failure_mode, "seed": o.seed,
