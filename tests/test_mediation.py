@@ -182,6 +182,7 @@ def test_interp_run_trains_every_condition_and_writes_the_mediation_table(tiny_m
 
     med = pd.read_parquet(result.run_dir / "mediation.parquet")
     per_seed = med[med["seed"] != -1]
+    assert set(per_seed["measure"]) == {"rate", "margin"}
     assert set(per_seed["condition"]) == {"none", "ablate:persona", "ablate:random0", "ablate:random1",
                                           "ablate:random (mean)", "steer:persona"}
     assert set(med.loc[med["seed"] == -1, "seeds"]) == {"3,4"}
@@ -189,7 +190,8 @@ def test_interp_run_trains_every_condition_and_writes_the_mediation_table(tiny_m
     runs = sorted((tmp_path / "runs" / "runs").glob("*/conditions/*/adapter/interp_train.json"))
     assert len(runs) == 2 * 4 and len({__import__("json").loads(p.read_text())["key"] for p in runs}) == 8
     pred = pd.read_parquet(result.run_dir / "prediction_runs.parquet")
-    assert len(pred) == 2 and pred[["predictor", "change"]].notna().all().all()  # one run per seed, both measured
+    assert len(pred) == 4 and set(pred["measure"]) == {"rate", "margin"}  # one run per seed, each measure
+    assert pred[["predictor", "change"]].notna().all().all()
     examples = pd.read_parquet(result.run_dir / "prediction_examples.parquet")
     assert (examples.groupby("seed")["diff"].apply(lambda d: d.is_monotonic_decreasing)).all()
     assert examples["target"].str.len().gt(0).all()

@@ -9,6 +9,7 @@ whose ``judge`` field names what produced the number.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -93,7 +94,8 @@ def misalignment_rate(
         scores = paired_logprob_scores(model, recs, batch_size=batch_size, progress=progress)
         values = (scores > 0).astype(np.float64)
         details: dict[str, Any] = {"mean_logprob_margin": float(scores.mean())}
-        return bootstrap_rate(values, "logprob", failure_mode, n_boot=n_boot, seed=seed, details=details)
+        rate = bootstrap_rate(values, "logprob", failure_mode, n_boot=n_boot, seed=seed, details=details)
+        return dataclasses.replace(rate, margins=np.asarray(scores, dtype=np.float64))
     j = resolve_judge(judge, failure_mode)
     params = sampling or DEFAULT_SAMPLING
     completions = generate(model, list(recs), params, batch_size=batch_size, tag=tag, progress=progress)

@@ -29,6 +29,10 @@ class Rate:
         per_example: 0/1 decisions or scores in [0, 1], one per example (not part of equality or repr).
         details: extra named numbers a judge reports beside the rate (e.g. the spurious-correlation
             judge's shortcut-following rate and its interval).
+        margins: the continuous score each decision thresholds, where the judge has one (the
+            logprob judge: the misaligned answer's mean per-token log-prob minus the aligned
+            one's; > 0 is misaligned); None otherwise. Finer than the 0/1 decisions for changes
+            too small to flip many of them.
     """
 
     rate: float
@@ -39,6 +43,7 @@ class Rate:
     failure_mode: str
     per_example: np.ndarray = field(repr=False, compare=False)
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    margins: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (without ``per_example``); ``details`` are merged in with their own keys."""

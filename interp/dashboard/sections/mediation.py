@@ -23,25 +23,30 @@ def _who(t: pd.DataFrame) -> pd.Series:
 
 
 def mediation_figure(t: pd.DataFrame, title: str) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["behaviour change after − before", "share mediated = 1 − change / change(none)"])
+    """One row per behaviour measure: its changes (left) and the shares they give (right)."""
+    measures = list(dict.fromkeys(t["measure"])) if "measure" in t else ["rate"]
+    titles = [f"{m}: {what}" for m in measures
+              for what in ("change after − before", "share mediated = 1 − change / change(none)")]
+    fig = make_subplots(rows=len(measures), cols=2, horizontal_spacing=0.12, vertical_spacing=0.18,
+                        subplot_titles=titles)
     t = t.assign(who=_who(t))
-    for cond, part in t.groupby("condition", sort=False):
-        control = str(cond).startswith("ablate:random")
-        color = P.GREY if control else None
-        marker = {"color": color} if color else {}
-        fig.add_trace(go.Bar(x=part["who"], y=part["change"], name=str(cond), marker=marker, legendgroup=str(cond),
-                             error_y=P.error_bars(part, "change", "change_low", "change_high")), row=1, col=1)
-        shares = part[part["share"].notna()]
-        if len(shares):
-            fig.add_trace(go.Bar(x=shares["who"], y=shares["share"], name=str(cond), marker=marker, showlegend=False,
-                                 legendgroup=str(cond), error_y=P.error_bars(shares, "share", "share_low", "share_high")),
-                          row=1, col=2)
+    for row, measure in enumerate(measures, start=1):
+        part_m = t[t["measure"] == measure] if "measure" in t else t
+        for cond, part in part_m.groupby("condition", sort=False):
+            marker = {"color": P.GREY} if str(cond).startswith("ablate:random") else {}
+            fig.add_trace(go.Bar(x=part["who"], y=part["change"], name=str(cond), marker=marker, legendgroup=str(cond),
+                                 showlegend=row == 1, error_y=P.error_bars(part, "change", "change_low", "change_high")),
+                          row=row, col=1)
+            shares = part[part["share"].notna()]
+            if len(shares):
+                fig.add_trace(go.Bar(x=shares["who"], y=shares["share"], name=str(cond), marker=marker,
+                                     showlegend=False, legendgroup=str(cond),
+                                     error_y=P.error_bars(shares, "share", "share_low", "share_high")), row=row, col=2)
+        fig.add_hline(y=1, line={"color": "#999", "width": 1, "dash": "dot"}, row=row, col=2)
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
-    fig.add_hline(y=1, line={"color": "#999", "width": 1, "dash": "dot"}, row=1, col=2)
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category")
-    return P.finish(fig, title)
+    return P.finish(fig, title, height=380 * len(measures))
 
 
 def render(run: RunData, page: Page) -> str:
@@ -51,7 +56,7 @@ def render(run: RunData, page: Page) -> str:
     shown = pooled if len(pooled) else per_seed
     for _, r in shown.iterrows():
         if pd.notna(r["share"]):
-            page.add_summary("mediation", f"share mediated ({r['condition']})",
+            page.add_summary("mediation", f"share mediated ({r['condition']}, {r.get('measure', 'rate')})",
                              fmt_ci(r["share"], r["share_low"], r["share_high"]),
                              f"change {fmt_ci(r['change'], r['change_low'], r['change_high'])}",
                              organism=r["failure_mode"], seed=r["seeds"],

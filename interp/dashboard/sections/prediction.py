@@ -20,9 +20,9 @@ from interp.dashboard.tables import RunData
 
 def prediction_figure(runs: pd.DataFrame, title: str, palette: P.Palette) -> go.Figure:
     fig = go.Figure()
-    for (layer, method), part in runs.groupby(["layer", "method"], sort=False):
+    for (layer, measure, method), part in runs.groupby(["layer", "measure", "method"], sort=False):
         fig.add_trace(go.Scatter(
-            x=part["predictor"], y=part["change"], mode="markers", name=f"L{int(layer)} {method}",
+            x=part["predictor"], y=part["change"], mode="markers", name=f"L{int(layer)} {measure} {method}",
             marker={"size": 10, "color": palette(f"after:{method}")},
             error_x=P.error_bars(part, "predictor", "ci_low", "ci_high"),
             error_y=P.error_bars(part, "change", "change_low", "change_high"),
@@ -46,11 +46,11 @@ def render(run: RunData, page: Page) -> str:
         organisms = ", ".join(sorted(map(str, runs["failure_mode"].unique()))) if runs is not None else "all"
         seeds = ", ".join(map(str, sorted(runs["seed"].unique()))) if runs is not None else "all"
         for _, r in corr.iterrows():
-            page.add_summary("prediction", f"{r['statistic']} r, predictor vs change",
+            page.add_summary("prediction", f"{r['statistic']} r, predictor vs change in {r['measure']}",
                              fmt_ci(r["value"], r["ci_low"], r["ci_high"]),
                              f"{int(r['n_runs'])} runs, shuffled p = {r['p_shuffled']:.3f}", organism=organisms,
                              seed=seeds, checkpoint="after − before, every run", probe=f"L{int(r['layer'])}")
-        body += "<ul>" + "".join(f"<li>L{int(r['layer'])} {esc(r['statistic'])}: r = "
+        body += "<ul>" + "".join(f"<li>L{int(r['layer'])} {esc(r['measure'])} {esc(r['statistic'])}: r = "
                                  f"{fmt_ci(r['value'], r['ci_low'], r['ci_high'])}, {int(r['n_runs'])} runs, "
                                  f"shuffled p = {r['p_shuffled']:.3f}</li>" for _, r in corr.iterrows()) + "</ul>"
     if runs is not None and len(runs):

@@ -2,7 +2,8 @@
 
 One unit per checkpoint x failure mode (the base model once per failure mode). Its ``behaviour``
 row holds the rate, its bootstrap interval and the judge; ``per_example`` holds each prompt's
-score, from which the run derives the paired changes ``before - base`` and ``after:<m> - before``.
+score (and the logprob judge's continuous margin), from which the run derives the paired changes
+``before - base`` and ``after:<m> - before``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from interp.pipeline.execute import Context, Finished, Inputs, read_table, write
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import check_context, checkpoints, eval_records, failure_modes, load_role
 
+#: in every unit's key since per_example gained the judge's margins (units keyed before have none)
+MARGINS = {"per_example": "score+margin"}
+
 
 @dataclass(frozen=True)
 class BehaviourOutputs(Outputs):
@@ -28,9 +32,9 @@ class BehaviourOutputs(Outputs):
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     for fm in failure_modes(config):
-        yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, loads="base")
+        yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"} | MARGINS, loads="base")
         for c in (c for c in checkpoints(config) if c.organism.failure_mode == fm):
-            yield Unit(f"behaviour/{c.id}", "behaviour", c.params, (c.producer,), loads=c.id)
+            yield Unit(f"behaviour/{c.id}", "behaviour", c.params | MARGINS, (c.producer,), loads=c.id)
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs:
@@ -45,6 +49,8 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs
     row |= {"checkpoint": role, "consistency_method": role.split(":", 1)[1] if ":" in role else "-",
             "seed": seed if seed is not None else -1, "checkpoint_fingerprint": lm.checkpoint.fingerprint}
     per = pd.DataFrame({"id": [r.id for r in records], "score": np.asarray(rate.per_example, dtype=np.float64)})
+    if rate.margins is not None:  # the continuous score the decisions threshold (mediation, prediction read it)
+        per["margin"] = rate.margins
     return BehaviourOutputs(write_tables(tmp, behaviour=pd.DataFrame([row]), per_example=per), rate=rate.rate)
 
 

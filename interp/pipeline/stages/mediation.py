@@ -24,7 +24,10 @@ from interp.pipeline.execute import Context, Inputs, read_table, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import load_role
 
-COLUMNS = ("failure_mode", "seed", "seeds", "method", "condition", "change", "change_low", "change_high", "change_p", "share",
+#: the behaviour measures a share is computed on: the judge's per-prompt decision (the rate) and, where
+#: the judge has one, the continuous margin it thresholds (finer: a change too small to flip decisions shows)
+MEASURES = (("rate", "score"), ("margin", "margin"))
+COLUMNS = ("failure_mode", "seed", "seeds", "method", "measure", "condition", "change", "change_low", "change_high", "change_p", "share",
            "share_low", "share_high", "vs_random_p", "note", "n")
 
 
@@ -61,12 +64,17 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
     for name, frame in after.items():
         if list(frame["id"]) != list(before["id"]):
             raise ValueError(f"{unit.id}: condition {name} was scored on other prompts than the organism")
-    rows = mediation_shares(before["score"].to_numpy(), {k: v["score"].to_numpy() for k, v in after.items()},
-                            n_boot=cfg.n_boot, seed=int(seed))
-    table = pd.DataFrame([r.as_dict() for r in rows]).assign(failure_mode=fm, seed=seed, seeds=str(seed), method=m)
+    parts = []
+    for measure, column in MEASURES:
+        if all(column in f for f in (before, *after.values())):
+            rows = mediation_shares(before[column].to_numpy(), {k: v[column].to_numpy() for k, v in after.items()},
+                                    n_boot=cfg.n_boot, seed=int(seed))
+            parts.append(pd.DataFrame([r.as_dict() for r in rows]).assign(measure=measure))
+    table = pd.concat(parts, ignore_index=True).assign(failure_mode=fm, seed=seed, seeds=str(seed), method=m)
     sharp = pd.DataFrame([_sharpening(ctx, inputs, unit.id.replace("mediation/", "sharpening/", 1).rsplit("/", 1)[0],
                                       c, m) for c in table["condition"]])
-    coherence = pd.DataFrame.from_dict(_coherence_rows(ctx, inputs, fm, seed, m, list(table["condition"])), orient="index")
+    conds_seen = list(dict.fromkeys(table["condition"]))
+    coherence = pd.DataFrame.from_dict(_coherence_rows(ctx, inputs, fm, seed, m, conds_seen), orient="index")
     table = pd.concat([table, sharp], axis=1).merge(coherence, left_on="condition", right_index=True, how="left")
     return Outputs(write_tables(tmp, mediation=table))
 
@@ -110,10 +118,23 @@ def _coherence_rows(ctx: Context, inputs: Inputs, fm: str, seed: int, m: str, co
     return out
 
 
-def _per_prompt(ctx: Context, outputs: Mapping[str, Any], unit_id: str) -> np.ndarray | None:
+def _per_prompt(ctx: Context, outputs: Mapping[str, Any], unit_id: str, column: str) -> np.ndarray | None:
     done = outputs.get(unit_id)
     frame = read_table(done, ctx, "per_example") if done is not None else None
-    return None if frame is None else frame["score"].to_numpy()
+    return None if frame is None or column not in frame else frame[column].to_numpy()
+
+
+def _scores_of(ctx: Context, outputs: Mapping[str, Any], fm: str, seed: int, m: str, conds: list[str],
+               column: str) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """One organism seed's per-prompt ``column`` before and after each condition's run (None if one is missing)."""
+    from interp.mediation import NONE
+
+    ref = _per_prompt(ctx, outputs, f"behaviour/{fm}/s{seed}/before", column)
+    runs = {c: _per_prompt(ctx, outputs, f"behaviour/{fm}/s{seed}/after:{m}" + ("" if c == NONE else f"@{c}"), column)
+            for c in conds}
+    if ref is None or any(r is None for r in runs.values()):
+        return None
+    return ref, {c: r for c, r in runs.items() if r is not None}
 
 
 def pooled(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
@@ -129,24 +150,17 @@ def pooled(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         conds = [NONE, *units[0].params["conditions"]]
         if len(units) < 2 or any(u.params["conditions"] != conds[1:] for u in units):
             continue
-        before: list[np.ndarray] = []
-        after: dict[str, list[np.ndarray]] = {c: [] for c in conds}
-        for u in units:
-            seed = u.params["seed"]
-            ref = _per_prompt(ctx, outputs, f"behaviour/{fm}/s{seed}/before")
-            runs = {c: _per_prompt(ctx, outputs, f"behaviour/{fm}/s{seed}/after:{m}" + ("" if c == NONE else f"@{c}"))
-                    for c in conds}
-            if ref is None or any(r is None for r in runs.values()):
-                break
-            before.append(ref)
-            for c, r in runs.items():
-                after[c].append(np.asarray(r))
-        else:
-            seeds = sorted(int(u.params["seed"]) for u in units)
-            for share in mediation_shares(np.concatenate(before), {c: np.concatenate(v) for c, v in after.items()},
-                                          n_boot=ctx.config.mediation.n_boot, seed=seeds[0]):
-                rows.append(share.as_dict() | {"failure_mode": fm, "seed": -1, "method": m,
-                                           "seeds": ",".join(map(str, seeds))})
+        seeds = sorted(int(u.params["seed"]) for u in units)
+        for measure, column in MEASURES:
+            found = [_scores_of(ctx, outputs, fm, s, m, conds, column) for s in seeds]
+            scores = [f for f in found if f is not None]
+            if len(scores) < len(seeds):
+                continue
+            before = np.concatenate([b for b, _ in scores])
+            after = {c: np.concatenate([a[c] for _, a in scores]) for c in conds}
+            for share in mediation_shares(before, after, n_boot=ctx.config.mediation.n_boot, seed=seeds[0]):
+                rows.append(share.as_dict() | {"failure_mode": fm, "seed": -1, "method": m, "measure": measure,
+                                               "seeds": ",".join(map(str, seeds))})
     return {"mediation": pd.DataFrame(rows)} if rows else {}
 
 
@@ -162,7 +176,7 @@ def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> lis
         who = f"{r['failure_mode']}/s{r['seeds']}"
         share = (f"share {r['share']:+.2f} [{r['share_low']:+.2f}, {r['share_high']:+.2f}]" if pd.notna(r["share"])
                  else (str(r["note"]) if r["condition"] != "none" else str(r["note"]) or ""))
-        lines.append(f"  {who:<24} {r['method']:<22} {r['condition']:<22} change {r['change']:+.3f} "
+        lines.append(f"  {who:<22} {r['method']:<22} {r['measure']:<6} {r['condition']:<21} change {r['change']:+.3f} "
                      f"[{r['change_low']:+.3f}, {r['change_high']:+.3f}]  {share}")
     return lines
 

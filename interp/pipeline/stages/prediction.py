@@ -81,21 +81,25 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
                                 prediction_examples=pd.concat(examples, ignore_index=True)))
 
 
-def _change(ctx: Context, outputs: Mapping[str, Any], fm: str, seed: int, method: str) -> Any:
-    """The realised behaviour change after - before of one run (paired bootstrap), None if not measured."""
+def _change(ctx: Context, outputs: Mapping[str, Any], fm: str, seed: int, method: str, column: str) -> Any:
+    """The realised change after - before of one run's per-prompt ``column`` (paired bootstrap), None if not measured."""
     from probes.stats import bootstrap_mean
 
     done = [outputs.get(f"behaviour/{fm}/s{seed}/{role}") for role in ("before", f"after:{method}")]
-    frames = [read_table(d, ctx, "per_example") if d is not None else None for d in done]
-    if any(f is None for f in frames) or list(frames[0]["id"]) != list(frames[1]["id"]):  # type: ignore[index]
+    frames = [read_table(d, ctx, "per_example") for d in done if d is not None]
+    if len(frames) < 2 or any(f is None or column not in f for f in frames):
         return None
-    diff = frames[1]["score"].to_numpy() - frames[0]["score"].to_numpy()  # type: ignore[index]
-    return bootstrap_mean(diff, n_boot=ctx.config.prediction.n_boot, seed=seed)
+    a, b = frames
+    assert a is not None and b is not None
+    if list(a["id"]) != list(b["id"]):
+        return None
+    return bootstrap_mean(b[column].to_numpy() - a[column].to_numpy(), n_boot=ctx.config.prediction.n_boot, seed=seed)
 
 
 def correlate(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """Each run's predictor beside its realised change, and their correlation across runs per layer."""
     from interp.mediation.prediction import correlation
+    from interp.pipeline.stages.mediation import MEASURES
 
     pairs = []
     for out in outputs.values():
@@ -103,22 +107,23 @@ def correlate(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFram
             continue
         pred = read_table(out, ctx, "prediction")
         fm, seed, m = out.params["failure_mode"], out.params["seed"], out.params["method"]
-        change = _change(ctx, outputs, fm, seed, m)
-        if pred is None or change is None:
-            continue
-        pairs.append(pred.assign(change=change.value, change_low=change.ci_low, change_high=change.ci_high))
+        for measure, column in MEASURES:
+            change = _change(ctx, outputs, fm, seed, m, column)
+            if pred is not None and change is not None:
+                pairs.append(pred.assign(measure=measure, change=change.value, change_low=change.ci_low,
+                                         change_high=change.ci_high))
     if not pairs:
         return {}
     units = pd.concat(pairs, ignore_index=True)
     rows = []
     p = ctx.config.prediction
-    for layer, part in units.groupby("layer"):
+    for (layer, measure), part in units.groupby(["layer", "measure"], sort=False):
         if len(part) < 3:
             continue
         for stat, est in correlation(part["predictor"], part["change"], n_boot=p.n_boot,
                                      n_permutations=p.n_permutations).items():
-            rows.append({"layer": layer, "statistic": stat, "value": est.value, "ci_low": est.ci_low,
-                         "ci_high": est.ci_high, "p_shuffled": est.p, "n_runs": len(part)})
+            rows.append({"layer": layer, "measure": measure, "statistic": stat, "value": est.value,
+                         "ci_low": est.ci_low, "ci_high": est.ci_high, "p_shuffled": est.p, "n_runs": len(part)})
     corr = pd.DataFrame(rows) if rows else pd.DataFrame()
     return {"prediction_runs": units} | ({"prediction_correlation": corr} if rows else {})
 
@@ -130,11 +135,11 @@ def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> lis
     lines = ["prediction: projection difference of each run's targets over the organism's own answers, against "
              "the behaviour change the run produced"]
     for _, r in runs.iterrows():
-        lines.append(f"  {r['failure_mode']}/s{int(r['seed'])} {r['method']:<22} L{int(r['layer']):<3} predictor "
+        lines.append(f"  {r['failure_mode']}/s{int(r['seed'])} {r['method']:<22} L{int(r['layer']):<3} {r['measure']:<6} predictor "
                      f"{r['predictor']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]  change {r['change']:+.3f} "
                      f"[{r['change_low']:+.3f}, {r['change_high']:+.3f}]")
     for _, r in (corr if corr is not None else pd.DataFrame()).iterrows():
-        lines.append(f"  L{int(r['layer'])} {r['statistic']} r = {r['value']:+.2f} [{r['ci_low']:+.2f}, "
+        lines.append(f"  L{int(r['layer'])} {r['measure']} {r['statistic']} r = {r['value']:+.2f} [{r['ci_low']:+.2f}, "
                      f"{r['ci_high']:+.2f}] over {int(r['n_runs'])} runs, shuffled p = {r['p_shuffled']:.3f}")
     return lines
 
@@ -146,10 +151,10 @@ SPEC = register_stage(StageSpec(
             TableSpec("prediction_examples", ("failure_mode", "seed", "method", "layer", "rank", "id", "diff", "prompt",
                                               "target", "own"),
                       "the targets that push hardest toward the persona, per run and layer, with their text"),
-            TableSpec("prediction_runs", ("failure_mode", "seed", "method", "layer", "predictor", "change",
+            TableSpec("prediction_runs", ("failure_mode", "seed", "method", "layer", "measure", "predictor", "change",
                                           "change_low", "change_high"),
                       "each run's predictor beside its realised behaviour change after - before"),
-            TableSpec("prediction_correlation", ("layer", "statistic", "value", "ci_low", "ci_high", "p_shuffled",
+            TableSpec("prediction_correlation", ("layer", "measure", "statistic", "value", "ci_low", "ci_high", "p_shuffled",
                                                  "n_runs"),
                       "predictor vs realised change across runs: Pearson / Spearman, bootstrap over runs, shuffled p")),
     summary=summary, dashboard="prediction", derive=correlate))
