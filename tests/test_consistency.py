@@ -70,14 +70,14 @@ class StubRanker:
 
 
 def test_registry_lists_all_nine_methods_and_aliases() -> None:
-    assert set(REGISTRY) == set(METHODS) and len(METHODS) == 9
+    assert set(REGISTRY) == set(METHODS) and len(METHODS) == 11
     for name in METHODS:
         method = get_method(name)
         assert isinstance(method, LabelMethod)
         assert method.name == name
     assert get_method("greedy").name == "greedy_self_training"
     assert get_method("multi_view").name == "multi_view_consistency"
-    assert {n for n in METHODS if REGISTRY[n].kind == "pairs"} == {"bct", "act"}
+    assert {n for n in METHODS if REGISTRY[n].kind == "pairs"} == {"bct", "act", "mlpct", "attct"}
     with pytest.raises(KeyError, match="unknown consistency method"):
         get_method("self_confidence")
 

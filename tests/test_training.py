@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -286,3 +287,59 @@ def test_the_same_training_gives_the_same_fingerprint_in_any_process(tiny_model_
         modules = json.loads((tmp_path / f"run{seed}" / "adapter_config.json").read_text())["target_modules"]
         assert modules == sorted(modules) and len(modules) > 3
     assert prints[0] == prints[1]
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gemma2", "olmo2", "phi3", "gpt_neox"])
+def test_consistency_sites_are_the_declared_modules_states_in_every_family(family: str) -> None:
+    """MLPCT's and AttCT's states are the inputs of the MLP's down projection and of the attention's
+    output projection (as the family's map names them), one per layer; ACT's the block outputs."""
+    from test_registry_hooks import _family_model
+
+    from interp.hooks.architectures import block_part, block_writer, decoder_layers
+    from interp.training import layer_outputs
+
+    model = _family_model(family).model
+    _, layers = decoder_layers(model)
+    ids = torch.randint(3, 96, (2, 7), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    seen: dict[str, list[torch.Tensor]] = {"mlp_post": [], "attn_heads": []}
+    handles = []
+    for layer in layers:
+        for site, part, writer in (("mlp_post", "mlp", "mlp_down_proj"), ("attn_heads", "attn", "attn_out_proj")):
+            proj = block_writer(model, block_part(model, layer, part)[1], writer)[1]  # type: ignore[arg-type]
+            handles.append(proj.register_forward_pre_hook(lambda _m, inp, s=site: seen[s].append(inp[0].detach())))
+    with torch.no_grad():
+        model(input_ids=ids, attention_mask=mask)
+    for h in handles:
+        h.remove()
+    with torch.no_grad():
+        for site in ("mlp_post", "attn_heads"):
+            got = layer_outputs(model, ids, mask, site)  # type: ignore[arg-type]
+            assert len(got) == len(layers) == len(seen[site])
+            for a, b in zip(got, seen[site], strict=True):
+                assert torch.equal(a, b)
+        resid = layer_outputs(model, ids, mask, "resid")
+        assert [r.shape[-1] for r in resid] == [model.config.hidden_size] * len(layers)
+    with pytest.raises(ValueError, match="unknown consistency site"):
+        layer_outputs(model, ids, mask, "logits")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("method", ["mlpct", "attct"])
+def test_mlpct_and_attct_train_their_own_site_and_key(method: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from interp.consistency import REGISTRY, act_bct_pairs
+
+    cls = REGISTRY[method]
+    pairs = act_bct_pairs("sycophancy").head(6)
+    labelled = cls().label(None, pairs, cls.paper_params)
+    cfg = TrainConfig(epochs=1, lr=5e-3, batch_size=3, max_length=512, lora=LoraSpec(rank=4, alpha=8, dropout=0.0))
+    import interp.training as trainer
+
+    result = cls.train(trainer, tiny_model_dir, labelled, cfg, tmp_path / method, base=str(tiny_model_dir),
+                       progress=False)
+    manifest = json.loads((result.adapter_dir / "interp_train.json").read_text())
+    assert manifest["extra"]["site"] == cls.site and manifest["extra"]["loss_scale"] == cls.loss_scale
+    assert all(np.isfinite(result.losses)) and result.losses[0] > 0
+    act = REGISTRY["act"].train(trainer, tiny_model_dir, labelled, cfg, tmp_path / "act", base=str(tiny_model_dir),
+                                progress=False)
+    assert "site" not in json.loads((act.adapter_dir / "interp_train.json").read_text())["extra"]  # ACT's key as before
+    assert act.key != result.key

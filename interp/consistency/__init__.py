@@ -1,4 +1,4 @@
-"""Consistency training (phases 2-3 of the paper): seven self-labelling methods, two controls, the run.
+"""Consistency training (phases 2-3 of the paper): seven self-labelling methods, two controls, MLPCT and AttCT, the run.
 
 Each method is one module with one :class:`LabelMethod` subclass (``label(model, prompts,
 params) -> Dataset`` of prompt + chosen answer, provenance in ``fields["consistency"]``, and the
@@ -10,12 +10,12 @@ model, judge) are pluggable; the offline defaults are documented in
 :mod:`interp.consistency.scoring`.
 
 :data:`REGISTRY` is the source of truth: :func:`method_names` lists every method registered so
-far (also those registered after import), :data:`METHODS` the built-in nine at import time.
+far (also those registered after import), :data:`METHODS` the built-in eleven at import time.
 """
 
 # isort: off
 # Each import registers its method; registration order is the paper's order (the seven
-# consistency methods, then the two controls), which METHODS keeps.
+# consistency methods, then the two controls), which METHODS keeps, then Gautam et al.'s two.
 from interp.consistency import (  # noqa: F401
     self_certainty,
     dual_decoding,
@@ -26,6 +26,8 @@ from interp.consistency import (  # noqa: F401
     act,
     greedy_self_training,
     rejection_sampling,
+    mlpct,
+    attct,
 )
 # isort: on
 from interp.consistency.base import (

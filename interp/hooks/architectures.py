@@ -190,6 +190,19 @@ def block_part(model: Any, layer: nn.Module, part: Part) -> tuple[str, nn.Module
     return path, mod
 
 
+def writer_module(model: Any, module: nn.Module, which: Writer) -> nn.Module:
+    """The module that applies a block's writer, for hooking its input: the ``nn.Linear`` of
+    :func:`block_writer`, or the PEFT LoRA layer wrapping it (whose ``base_layer`` it is)."""
+    arch = architecture_of(model)
+    names = FALLBACK_NAMES[which] if arch is None else (getattr(arch, which),)
+    for name in names:
+        mod = _get(module, name)
+        if isinstance(mod, nn.Linear) or isinstance(getattr(mod, "base_layer", None), nn.Linear):
+            assert mod is not None
+            return mod
+    return block_writer(model, module, which)[1]  # raises, naming the declaration to fix
+
+
 def block_writer(model: Any, module: nn.Module, which: Writer) -> tuple[str, nn.Linear]:
     """The linear layer of an attention (``attn_out_proj``) or MLP (``mlp_down_proj``) module that
     writes to the residual stream, and its path inside that module."""

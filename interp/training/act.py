@@ -1,4 +1,4 @@
-"""Activation consistency training (ACT): make the wrapped prompt's residual stream match the clean one's.
+"""Activation consistency training (ACT, and MLPCT / AttCT): make the wrapped prompt's states match the clean one's.
 
 Loss of a batch, with ``h_l(x, t)`` the output of decoder layer ``l`` (of ``L``) at token ``t``::
 
@@ -11,18 +11,24 @@ are the assistant response (plus its end-of-turn token), paired by their index c
 response's end, so they are never mis-aligned by the wrapper's extra prompt tokens or by
 padding. The clean targets come from the current model with dropout off and no gradient. Pairs
 are matched by record id.
+
+``site`` picks the states that are matched (Gautam et al. 2026 train the same loss on states
+inside the block): ``"resid"`` (ACT: the decoder layer's output), ``"mlp_post"`` (MLPCT: the MLP's
+post-activation state, the input of its down projection, ``[d_mlp]``) or ``"attn_heads"`` (AttCT:
+the per-head attention outputs, the input of the attention output projection, ``[n_heads x
+d_head]``), found through the family's :class:`~interp.hooks.architectures.ArchitectureMap`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from interp.data.schema import Dataset
-from interp.hooks.hf_backend import decoder_layers
+from interp.hooks.architectures import block_part, decoder_layers, writer_module
 from interp.models.checkpoint import Checkpoint
 from interp.models.loading import LoadedModel
 from interp.training.batches import ACTPair, collate_act, encode_act_pairs
@@ -31,22 +37,41 @@ from interp.training.during import DuringTraining
 from interp.training.loop import OnEpoch, train_loop
 
 ACT_LOSS_SCALE = 1e-4
+Site = Literal["resid", "mlp_post", "attn_heads"]
+SITES: tuple[Site, ...] = ("resid", "mlp_post", "attn_heads")
 
 
 def _hf_model(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def layer_outputs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[torch.Tensor]:
-    """Every decoder layer's output ``[batch, seq, d]`` (the residual stream after the block)."""
+def _site_module(hf: Any, layer: nn.Module, site: Site) -> nn.Module:
+    """The module whose output (``resid``) or input (the others) is ``site`` in one decoder block."""
+    if site == "resid":
+        return layer
+    if site == "mlp_post":
+        return writer_module(hf, block_part(hf, layer, "mlp")[1], "mlp_down_proj")
+    return writer_module(hf, block_part(hf, layer, "attn")[1], "attn_out_proj")
+
+
+def layer_outputs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  site: Site = "resid") -> list[torch.Tensor]:
+    """Every decoder layer's ``site`` state ``[batch, seq, width]`` (``resid``: the residual stream after the block)."""
+    if site not in SITES:
+        raise ValueError(f"unknown consistency site {site!r}; expected one of {SITES}")
     hf = _hf_model(model)
     _, layers = decoder_layers(hf)
     captured: list[torch.Tensor] = []
 
-    def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
+    def after(_mod: nn.Module, _inp: Any, out: Any) -> None:
         captured.append(out[0] if isinstance(out, tuple) else out)
 
-    handles = [layer.register_forward_hook(hook) for layer in layers]
+    def before(_mod: nn.Module, inp: Any) -> None:
+        captured.append(inp[0])
+
+    modules = [_site_module(hf, layer, site) for layer in layers]
+    handles = [m.register_forward_hook(after) if site == "resid" else m.register_forward_pre_hook(before)
+               for m in modules]
     try:
         body = hf.get_decoder() if hasattr(hf, "get_decoder") else hf  # skip the LM head: no logits needed
         body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
@@ -56,7 +81,8 @@ def layer_outputs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Ten
     return captured
 
 
-def act_loss(model: Any, batch: dict[str, torch.Tensor], loss_scale: float = ACT_LOSS_SCALE) -> tuple[torch.Tensor, int]:
+def act_loss(model: Any, batch: dict[str, torch.Tensor], loss_scale: float = ACT_LOSS_SCALE,
+             site: Site = "resid") -> tuple[torch.Tensor, int]:
     """(sum over matched tokens of the layer-mean, d-normalised squared distance x scale, tokens).
 
     Each layer's term is computed on that layer's device and summed on the first one, so a base
@@ -70,9 +96,9 @@ def act_loss(model: Any, batch: dict[str, torch.Tensor], loss_scale: float = ACT
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        clean = [at(h, pc) for h in layer_outputs(model, batch["clean_ids"], batch["clean_attention_mask"])]
+        clean = [at(h, pc) for h in layer_outputs(model, batch["clean_ids"], batch["clean_attention_mask"], site)]
     model.train(was_training)
-    wrapped = layer_outputs(model, batch["wrapped_ids"], batch["wrapped_attention_mask"])
+    wrapped = layer_outputs(model, batch["wrapped_ids"], batch["wrapped_attention_mask"], site)
     total = torch.zeros((), device=wrapped[0].device)
     for hc, hw in zip(clean, wrapped, strict=True):
         diff = at(hw, pw) - hc
@@ -93,6 +119,7 @@ def train_act(
     trajectory_path: Path | None = None,
     progress: bool = True,
     loss_scale: float = ACT_LOSS_SCALE,
+    site: Site = "resid",
     device: str | None = None,
     device_map: str | dict[str, Any] | None = None,
     during: DuringTraining | None = None,
@@ -101,6 +128,7 @@ def train_act(
 
     Both sets need the assistant turn (the same answer under both prompts; phase 3 fills it with
     the organism's answer to the clean prompt). ``config.max_rows`` limits the wrapped records.
+    ``site``: which states are matched (see the module docstring; part of the key unless ``resid``).
     """
     rows = wrapped.head(config.max_rows) if config.max_rows is not None else wrapped
 
@@ -108,12 +136,13 @@ def train_act(
         return encode_act_pairs(loaded.chat, clean, rows, config.max_length)
 
     def loss_fn(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        return act_loss(model, batch, loss_scale)
+        return act_loss(model, batch, loss_scale, site)
 
     return train_loop(
         kind="act", init=init, base=base, data_fingerprints=[clean.fingerprint, wrapped.fingerprint],
         config=config, adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
         trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_act, loss_fn=loss_fn,
-        extra_key={"loss": "act_layer_mse_response_suffix", "loss_scale": loss_scale},
+        extra_key={"loss": "act_layer_mse_response_suffix", "loss_scale": loss_scale}
+        | ({"site": site} if site != "resid" else {}),
         device=device, device_map=device_map, during=during,
     )
