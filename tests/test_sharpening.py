@@ -232,3 +232,32 @@ def test_expression_shift_on_tiny_model(tiny, tmp_path: Path) -> None:  # type: 
     assert float(proj["value"].iloc[0]) > 0  # the mean direction projects positively
     delta = table[table["metric"] == "delta_projection"]
     assert float(delta["value"].iloc[0]) == pytest.approx(0.0)
+
+
+def test_two_copies_of_one_method_share_a_mechanism_and_a_random_change_does_not() -> None:
+    """Planted: shifts along one direction (two noisy copies) have cosine ~1; against a shift along a
+    random direction ~0; the latent overlap of copies is high and of unrelated changes near chance."""
+    from interp.sharpening.mechanism import latent_overlap, shift_cosine_paired
+
+    rng = np.random.default_rng(0)
+    n, d = 80, 64
+    u, r = rng.normal(size=d), rng.normal(size=d)
+    copy_a = u + rng.normal(scale=2.0, size=(n, d))
+    copy_b = u + rng.normal(scale=2.0, size=(n, d))
+    other = r + rng.normal(scale=2.0, size=(n, d))
+    same = shift_cosine_paired(copy_a, copy_b, n_boot=100, seed=1)
+    assert same.value > 0.8 and same.ci_low > 0.6 and same.p < 0.05
+    unrelated = shift_cosine_paired(copy_a, other, n_boot=100, seed=1)
+    assert abs(unrelated.value) < 0.3 and unrelated.ci_low < 0.3
+    # identical noise on the same prompts would look like agreement; the disjoint halves remove it
+    noise = rng.normal(size=(n, d))
+    assert abs(shift_cosine_paired(noise, noise + 0.01 * rng.normal(size=(n, d)), n_boot=50).value) < 0.3
+    latents = np.zeros(200)
+    latents[:10] = 3.0
+    fa = latents + rng.normal(size=(n, 200))
+    fb = latents + rng.normal(size=(n, 200))
+    fc = np.roll(latents, 100) + rng.normal(size=(n, 200))
+    assert latent_overlap(fa, fb, top=10, n_boot=50).value > 0.8
+    assert latent_overlap(fa, fc, top=10, n_boot=50).value < 0.1
+    with pytest.raises(ValueError, match="same prompts"):
+        shift_cosine_paired(copy_a, copy_b[:10])

@@ -3,7 +3,7 @@
 The dashboard tests draw pages from this run instead of made-up tables: two organisms (sycophancy,
 emergent misalignment) so convergence runs, ``steering.layer: auto`` so the direction selection
 runs, a consistency method and a control (bct, greedy self-training), SAE and trajectory on, bct
-trained again under two mediation conditions, every run's predictor. Rows,
+trained again under two mediation conditions, every run's predictor, the mechanism comparison of the two methods. Rows,
 bootstrap resamples and permutations are cut to keep the run short; no stage is left out.
 """
 
@@ -60,6 +60,7 @@ def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
         mediation={"conditions": ["ablate:persona", "ablate:random"], "n_random": 1, "layers": [1], "methods": ["bct"],
                    "n_boot": 100},
         prediction={"enabled": True, "n_boot": 100, "n_permutations": 50, "top": 3},
+        mechanism={"enabled": True, "rows": 8, "n_boot": 50, "n_splits": 4, "sae_top": 4},
         dashboard=False,  # the tests build the pages they look at
         results=str(results),
     )

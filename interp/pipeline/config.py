@@ -35,6 +35,7 @@ from interp.pipeline.sections import (
     CaptureSection,
     CheckpointGroup,
     ConvergenceSection,
+    MechanismSection,
     MediationSection,
     PredictionSection,
     ProbesSection,
@@ -85,6 +86,7 @@ class ExperimentConfig(Section):
     trajectory: TrajectorySection = TrajectorySection()
     mediation: MediationSection = MediationSection()
     prediction: PredictionSection = PredictionSection()
+    mechanism: MechanismSection = MechanismSection()
     convergence: ConvergenceSection = ConvergenceSection()
     dashboard: bool = True
     checkpoints: Annotated[Annotated[CheckpointGroup, Tag("group")] | Annotated[tuple[CheckpointGroup, ...], Tag("groups")]
@@ -166,6 +168,10 @@ class ExperimentConfig(Section):
         if self.prediction.enabled and not self.mediation_layers():
             raise ValueError("prediction projects on the direction at mediation.layers (default steering.layer, "
                              "'auto' here): name the layers")
+        if self.mechanism.enabled and self.checkpoints is None:
+            extra = [x for x in (self.mechanism.methods or ()) if x not in self.methods]
+            if extra:
+                raise ValueError(f"mechanism.methods {extra} are not among methods {list(self.methods)}")
         if not m.conditions:
             return
         if self.checkpoints is not None:

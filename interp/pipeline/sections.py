@@ -214,6 +214,19 @@ class PredictionSection(Section):
     top: int = Field(10, ge=0, description="per run, the examples that push hardest toward the persona, with text")
 
 
+class MechanismSection(Section):
+    """Do the consistency methods change the organism the same way? Residual shifts on the clean and the
+    wrapped prompts, the persona direction's shift and the SAE latents moved, per pair of methods, beside
+    the seed-to-seed baseline (stage ``mechanism``)."""
+
+    enabled: bool = False
+    methods: tuple[str, ...] | None = Field(None, description="the methods compared (None: all)")
+    rows: int = Field(64, ge=8, description="clean/wrapped pairs of the failure mode the shifts are measured on")
+    n_boot: int = Field(200, ge=50)
+    n_splits: int = Field(20, ge=1, description="random halvings averaged in each estimate")
+    sae_top: int = Field(32, ge=1, description="latents each method moves most, compared between methods")
+
+
 class TrajectorySection(Section):
     """Behaviour and sharpening metrics along the saved epochs of every consistency run."""
 

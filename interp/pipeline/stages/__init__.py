@@ -13,6 +13,7 @@
 | sae | organism | SAE (sae-lens format), ``sae_quality``, ``sae_latents``, ``sae_diff``, ... |
 | steering | organism | ``dose_response``, ``ablation`` (+ ``direction_selection``), the direction |
 | mediation | organism x mediated method | ``mediation`` (+ the seeds pooled at assembly) |
+| mechanism | organism (>= 2 methods) | ``mechanism`` (shift cosines, latent overlap, the seed baseline) |
 | prediction | organism x method | ``prediction``, ``prediction_examples`` (+ ``prediction_runs``, ``prediction_correlation`` at assembly) |
 | trajectory | organism x method | ``behaviour_trajectory``, ``trajectory`` |
 | convergence | experiment (>= 2 organisms) | ``convergence``, ``convergence_ablation`` |
@@ -27,7 +28,7 @@ import importlib
 from interp.pipeline.spec import STAGES, Outputs, StageSpec, TableSpec, Unit, register_stage, unregister_stage
 
 ORDER = ("organism", "consistency", "condition", "checkpoint", "behaviour", "capture", "probes", "sharpening", "sae",
-         "steering", "mediation", "prediction", "trajectory", "convergence", "paper_results")
+         "steering", "mediation", "prediction", "mechanism", "trajectory", "convergence", "paper_results")
 """The built-in stages in plan order (each module registers its stage when imported)."""
 
 for _name in ORDER:

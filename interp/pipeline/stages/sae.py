@@ -27,7 +27,7 @@ from interp.pipeline.stages.common import check_layer, ckpt_id, contrast, load_r
 
 @dataclass(frozen=True)
 class SAEOutputs(Outputs):
-    sae_dir: str = ""
+    sae_dir: str = ""  # the SAE's folder, relative to the unit's directory (Inputs.dir(unit) / sae_dir)
     hook: str = ""
     explained_variance: float = float("nan")
 
@@ -89,7 +89,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SAEOutputs:
     q = pd.DataFrame({"metric": list(quality), "value": [float(v) for v in quality.values()]})
     q = q.assign(checkpoint="before", hook=hook, failure_mode=fm, seed=seed)
     tables = {"sae_quality": q, **_latent_tables(ctx, inputs, unit, sae, hook)}
-    return SAEOutputs(write_tables(tmp, **tables), sae_dir=str(tmp.name), hook=hook,
+    return SAEOutputs(write_tables(tmp, **tables), sae_dir="sae", hook=hook,
                       explained_variance=float(quality.get("explained_variance", float("nan"))))
 
 
