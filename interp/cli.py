@@ -196,6 +196,23 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import interp.models
+    from interp.mediation.prediction import predict_labels
+
+    labelled, contrast = _load_dataset(args.labels), _load_dataset(args.contrast)  # before the model loads
+    lm = interp.models.load_model(args.model, device=args.device, dtype=args.dtype, base=args.base)
+    found, targets, own = predict_labels(lm, labelled, contrast=contrast, layer=args.layer, method=args.method,
+                                         probe=args.probe, max_new_tokens=args.max_new_tokens)
+    e = found.predictor
+    print(f"{found.hook}: predictor {e.value:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}] over {len(found.examples)} "
+          "targets (projection of the targets minus the model's own answers; > 0: toward the persona)")
+    text, mine = {r.id: r.response for r in targets}, {r.id: r.response for r in own}
+    for _, r in found.examples.sort_values("diff", ascending=False).head(args.top).iterrows():
+        print(f"  {r['diff']:+.3f}  {r['id']}: target {text[r['id']]!r:.80}  own {mine[r['id']]!r:.60}")
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from interp.activations import ActivationStore
     from interp.analysis import layer_summary
@@ -266,6 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cut conversations longer than the model's context to its length (counted in the manifest) "
                         "instead of refusing them")
     c.set_defaults(func=cmd_capture)
+
+    pr = sub.add_parser("predict", help="before training: how far a labels file's targets sit along a checkpoint's "
+                                       "persona direction, relative to its own answers (persona vectors' projection "
+                                       "difference), and the labels that push hardest")
+    pr.add_argument("model")
+    pr.add_argument("--labels", required=True, help="a JSONL file of conversations ending with the target answer "
+                                                   "(or a consistency run's labelled.jsonl)")
+    pr.add_argument("--method", default=None, help="the consistency method the labels are for (what it trains on)")
+    pr.add_argument("--contrast", default="persona_pairs", help="the contrast set the direction is fitted on")
+    pr.add_argument("--layer", type=int, required=True)
+    pr.add_argument("--probe", default="diffmeans")
+    pr.add_argument("--base", default=None, help="base model of a LoRA adapter")
+    pr.add_argument("--device", default=None)
+    pr.add_argument("--dtype", default="float32")
+    pr.add_argument("--max-new-tokens", type=int, default=48, help="length of the model's own answers")
+    pr.add_argument("--top", type=int, default=10)
+    pr.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("layers", help="per-layer probe summary of a store")
     s.add_argument("store")

@@ -107,7 +107,9 @@ def config_value(manifest: Mapping[str, Any], section: str, key: str, default: A
 
 
 def methods_of(manifest: Mapping[str, Any], *frames: pd.DataFrame | None) -> list[str]:
-    """The run's consistency methods: the config's order, else as they appear in the tables; controls last."""
+    """The run's consistency methods: the config's order, else as they appear in the tables; controls last.
+    The runs under a mediation condition (``<method>@<condition>``) are not methods: the mediation section
+    shows them."""
     found = [str(m) for m in config_of(manifest).get("methods") or []]
     for frame in frames:
         if frame is not None:
@@ -115,7 +117,7 @@ def methods_of(manifest: Mapping[str, Any], *frames: pd.DataFrame | None) -> lis
                 if col in frame:
                     found += [str(m) for m in frame[col].dropna().unique() if str(m) not in ("-", "", "nan")]
                     break
-    unique = list(dict.fromkeys(found))
+    unique = [m for m in dict.fromkeys(found) if "@" not in m]
     return [m for m in unique if not is_control_method(m)] + [m for m in unique if is_control_method(m)]
 
 

@@ -116,3 +116,33 @@ def correlation(predictor: Any, change: Any, *, n_boot: int = 2000, n_permutatio
         null = np.array([fn(x[p], y) for p in perms])
         out[name] = Estimate(value, lo, hi, permutation_p(null[np.isfinite(null)], value), alpha)
     return out
+
+
+def predict_labels(model: Any, labelled: Any, *, contrast: Any, layer: int, method: str | None = None,
+                   probe: str = "diffmeans", max_new_tokens: int = 48, n_boot: int = 2000, seed: int = 0,
+                   progress: bool = False) -> tuple[Projections, Any, Any]:
+    """The predictor of training ``model`` on ``labelled`` (a Dataset), before any training: the direction
+    is ``probe`` fitted on ``model``'s capture of ``contrast`` at ``layer``; ``method`` (a registered
+    consistency method) says what its training pulls toward (default: SFT on the records as they are).
+
+    Returns (projections at that layer, targets, own answers), the two Datasets paired by id.
+    """
+    import torch
+
+    from interp.activations import CaptureConfig, capture
+    from interp.consistency.base import LabelMethod, method_class
+    from probes.registry import make_probe
+
+    cls = method_class(method) if method is not None else LabelMethod
+    targets, own = cls.training_contrast(labelled)
+    if len(targets) == 0:
+        raise ValueError(f"{labelled.name}: no record with a non-blank final assistant turn to train on")
+    if own is None:
+        own = own_answers(model, targets, max_new_tokens=max_new_tokens, progress=progress)
+    hook = f"blocks.{layer}.hook_resid_post"
+    store = capture(model, contrast, CaptureConfig((hook,), positions="response_mean"), progress=progress)
+    fitted = make_probe(probe).fit(store.load(hook).numpy(), store.labels())
+    direction = torch.as_tensor(np.asarray(fitted.direction_, dtype=np.float32)).flatten().numpy()
+    [found] = projection_difference(model, {hook: direction}, targets, own, n_boot=n_boot, seed=seed,
+                                    progress=progress)
+    return found, targets, own
