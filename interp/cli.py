@@ -5,6 +5,8 @@
     interp quickstart            capture the embedded model on a shipped contrast set, summarise per layer
     interp capture MODEL ...     capture activations of any checkpoint into the store
     interp layers STORE          per-layer probe summary of an existing (pooled, labelled) store
+    interp predict MODEL ...     before training: a labels file's projection difference on the persona direction
+    interp export DIRECTION...   directions into steering-vectors, repeng, llama.cpp GGUF or numpy
     interp dashboard RUN...      build index.html for run directories (--compare OUT, --serve)
 """
 
@@ -18,7 +20,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # nothing heavy at import: `interp --help` answers at once
-    import pandas as pd
 
     from interp.pipeline import ExperimentConfig
 
@@ -38,27 +39,9 @@ def _load_dataset(spec: str):  # type: ignore[no-untyped-def]
         raise UsageError(f"--dataset: {e}") from None
 
 
-def _format_summary(summary: pd.DataFrame) -> str:
-    import pandas as pd
-
-    wide = []
-    for layer, part in summary.groupby("layer"):
-        row: dict[str, object] = {"layer": layer}
-        for _, r in part.iterrows():
-            m = str(r["method"]).replace("control:", "ctl:")
-            row[f"{m} AUROC [95% CI]"] = f"{r['auroc']:.3f} [{r['auroc_low']:.3f},{r['auroc_high']:.3f}]"
-            if not str(r["method"]).startswith("control:"):
-                row[f"{m} p"] = f"{r['p_value']:.3g}"
-            if r["method"] == "diffmeans":
-                row["Cohen d"] = f"{r['cohens_d']:.2f}"
-                row["|Δμ|"] = f"{r['mean_diff_norm']:.1f}"
-        wide.append(row)
-    return pd.DataFrame(wide).to_string(index=False)
-
-
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from interp.activations import CaptureConfig, capture
-    from interp.analysis import layer_summary, plot_layer_summary
+    from interp.analysis import format_summary, layer_summary, plot_layer_summary
     from interp.artifacts import RunDir
     from interp.hooks.names import parse_hooks
     from interp.models import load_model
@@ -91,7 +74,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
           f"{args.positions}, {store.manifest['dataset']['n_examples']} rows per layer; weights are Q4_1 dequantised.")
     print("AUROC: 5-fold group-aware cross-validation; interval: bootstrap 95%; p: permutation test; "
           "ctl: shuffled labels / random direction.\n")
-    print(_format_summary(summary))
+    print(format_summary(summary))
     best = summary[summary["method"] == "logistic"].sort_values("auroc").iloc[-1] if "logistic" in args.methods else None
     if best is not None:
         print(f"\nBest layer (logistic): {best['layer']}  AUROC {best['auroc']:.3f} "
@@ -213,12 +196,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from interp.steering.export import export_directions
+    from probes import Direction
+
+    directions = [Direction.load(p) for p in args.directions]
+    for path in export_directions(directions, args.to, args.out, model_type=args.model_type, scale=args.scale,
+                                  raw=args.raw):
+        print(path)
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from interp.activations import ActivationStore
-    from interp.analysis import layer_summary
+    from interp.analysis import format_summary, layer_summary
 
     summary = layer_summary(ActivationStore(args.store), methods=tuple(args.methods.split(",")))
-    print(_format_summary(summary))
+    print(format_summary(summary))
     return 0
 
 
@@ -300,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--max-new-tokens", type=int, default=48, help="length of the model's own answers")
     pr.add_argument("--top", type=int, default=10)
     pr.set_defaults(func=cmd_predict)
+
+    x = sub.add_parser("export", help="directions (probes.Direction files, one per layer) into steering-vectors, "
+                                      "repeng, a llama.cpp control-vector GGUF, or numpy")
+    x.add_argument("directions", nargs="+", help="saved directions (their .safetensors or .json)")
+    x.add_argument("--to", required=True, choices=("steering-vectors", "repeng", "gguf", "numpy"))
+    x.add_argument("--out", required=True, help="the file to write (never overwritten)")
+    x.add_argument("--model-type", default=None, help="config.model_type of the model (repeng and gguf record it)")
+    x.add_argument("--scale", type=float, default=1.0, help="multiply the unit vector (default 1)")
+    x.add_argument("--raw", action="store_true", help="export the estimator's unnormalised vector instead")
+    x.set_defaults(func=cmd_export)
 
     s = sub.add_parser("layers", help="per-layer probe summary of a store")
     s.add_argument("store")

@@ -69,6 +69,23 @@ def layer_summary(
     return summary.sort_values(["layer", "method"]).reset_index(drop=True)
 
 
+def format_summary(summary: pd.DataFrame) -> str:
+    """The per-layer summary as a text table, one row per layer (what ``interp layers`` prints)."""
+    wide = []
+    for layer, part in summary.groupby("layer"):
+        row: dict[str, object] = {"layer": layer}
+        for _, r in part.iterrows():
+            m = str(r["method"]).replace("control:", "ctl:")
+            row[f"{m} AUROC [95% CI]"] = f"{r['auroc']:.3f} [{r['auroc_low']:.3f},{r['auroc_high']:.3f}]"
+            if not str(r["method"]).startswith("control:"):
+                row[f"{m} p"] = f"{r['p_value']:.3g}"
+            if r["method"] == "diffmeans":
+                row["Cohen d"] = f"{r['cohens_d']:.2f}"
+                row["|Δμ|"] = f"{r['mean_diff_norm']:.1f}"
+        wide.append(row)
+    return pd.DataFrame(wide).to_string(index=False)
+
+
 def plot_layer_summary(summary: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """AUROC vs layer per method with its 95% interval band, controls dashed."""
     import matplotlib
