@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 from interp.data.constants import CONTRAST_SETS, check_failure_mode, check_split
 from interp.data.jsonl import load_jsonl
@@ -48,13 +49,29 @@ def load_contrast_set(name: str) -> Dataset:
 
 def load_dataset(spec: str) -> Dataset:
     """A shipped contrast set by name (:data:`CONTRAST_SETS`) or a JSONL file by path."""
-    from pathlib import Path
-
     if spec in CONTRAST_SETS:
         return load_contrast_set(spec)
     if Path(spec).is_file():
+        if _looks_like_trait_file(Path(spec)):
+            raise ValueError(f"{spec} is a persona-vectors trait file: a contrast set the model generates, not rows to "
+                             "read. `interp capture MODEL --dataset FILE` and `capture.contrast: FILE` generate it "
+                             "(interp.traits.trait_contrast in code)")
         return load_jsonl(Path(spec))
+    if spec.endswith(".json"):
+        raise ValueError(f"{spec!r} is not a file; a trait file (persona-vectors JSON) is given by its path")
     raise ValueError(f"{spec!r} is not a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file")
+
+
+def _looks_like_trait_file(path: Path) -> bool:
+    import json
+
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return isinstance(data, dict) and {"instruction", "questions", "eval_prompt"} <= set(data)
 
 
 def data_card() -> str:

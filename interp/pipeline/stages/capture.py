@@ -34,7 +34,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:
 
     lm = load_role(ctx, inputs, unit.params["role"], unit.params.get("failure_mode"), unit.params.get("seed"))
     c = ctx.config.capture
-    store = capture(lm, contrast(ctx.config), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)), positions=c.positions,
+    store = capture(lm, contrast(ctx), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)), positions=c.positions,
                                                             batch_size=c.batch_size, dtype=c.dtype,
                                                             truncate=c.truncate))
     return StoreOutputs(store=str(store.path), store_key=store.manifest["key"], checkpoint=lm.checkpoint.describe(),
@@ -45,9 +45,13 @@ def check(config: ExperimentConfig) -> None:
     """``capture.hooks`` name layers and sites the model has, and the contrast set fits its context unless
     ``capture.truncate`` (read from its config and tokenizer, no weights loaded)."""
     from interp.hooks.names import parse_hooks
+    from interp.traits import is_trait_file, load_trait
 
     parse_hooks(config.capture.hooks, n_layers(config))
-    if not config.capture.truncate:
+    if is_trait_file(config.capture.contrast):  # generated later: its prompts, with room for the answers
+        check_context(config, load_trait(config.capture.contrast).prompts(), "capture.contrast trait prompts",
+                      reserve=64)
+    elif not config.capture.truncate:
         check_context(config, contrast(config), "capture.contrast conversations",
                       fix="Shorten them, or set capture.truncate: true to keep their first tokens.")
 

@@ -105,7 +105,7 @@ def _latent_tables(ctx: Context, inputs: Inputs, unit: Unit, sae: Any, hook: str
     xb, y = before.load(hook).float(), before.labels()
     latents = persona_latents(sae, xb, y, top=24)
     rows = before.rows()
-    text = [_record_text(r) for r in contrast(ctx.config).records]
+    text = [_record_text(r) for r in contrast(ctx).records]
     rows = rows.assign(text=[text[i] for i in rows["example"]])
     examples = top_activating_examples(sae, xb, latents["latent"].tolist()[:8], rows[["id", "label", "text"]], k=5)
     latents = latents.assign(top_examples=[json.dumps(_top_texts(examples, int(lat))) for lat in latents["latent"]])

@@ -95,7 +95,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
         rate = misalignment_rate(lm, fm, judge=b.judge, records=records, n_boot=b.n_boot, progress=ctx.progress)
         rows.append({k: v for k, v in rate.as_dict().items() if np.isscalar(v)}
                     | {"epoch": epoch, "method": m, "seed": seed, "checkpoint_fingerprint": lm.checkpoint.fingerprint})
-        stores[epoch] = capture(lm, contrast(ctx.config), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)),
+        stores[epoch] = capture(lm, contrast(ctx), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)),
                                                                         positions=c.positions, batch_size=c.batch_size,
                                                                         dtype=c.dtype))
     traj = trajectory_table(stores, methods=t.probes, meta={str(e): (m, fm) for e, _, _ in epochs}, n_boot=t.n_boot,
