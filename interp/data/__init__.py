@@ -10,12 +10,21 @@ ship and generate ourselves (:func:`load_shipped`, :func:`load_contrast_set`, se
 from interp.data.constants import CONTRAST_SETS, FAILURE_MODES, SPLITS
 from interp.data.jsonl import dumps_jsonl, load_jsonl, record_from_dict, write_jsonl
 from interp.data.paper import PAPER_REPOSITORY, PAPER_SIZES, load_paper_split, load_rubric
+from interp.data.questions import load_questions
 from interp.data.schema import ROLES, ChatRecord, DataError, Dataset, Message, fingerprint_records
-from interp.data.shipped import data_card, load_contrast_set, load_dataset, load_shipped, shipped_root
+from interp.data.shipped import (
+    FILE_FORMATS,
+    data_card,
+    load_contrast_set,
+    load_dataset,
+    load_shipped,
+    shipped_root,
+)
 
 __all__ = [
     "CONTRAST_SETS",
     "FAILURE_MODES",
+    "FILE_FORMATS",
     "PAPER_REPOSITORY",
     "PAPER_SIZES",
     "ROLES",
@@ -31,6 +40,7 @@ __all__ = [
     "load_dataset",
     "load_jsonl",
     "load_paper_split",
+    "load_questions",
     "load_rubric",
     "load_shipped",
     "record_from_dict",

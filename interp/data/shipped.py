@@ -47,19 +47,59 @@ def load_contrast_set(name: str) -> Dataset:
     return _load(shipped_root().joinpath("contrast", f"{name}.jsonl"), f"contrast/{name}")
 
 
+#: the file formats :func:`load_dataset` tells apart by their content
+FILE_FORMATS = (
+    "JSONL chat records: one JSON object per line with 'messages' (id, label, group optional; the "
+    "model-organisms-for-EM training files are of this kind)",
+    "YAML eval questions: a list of {id, paraphrases, system?} (interp.data.questions)",
+    "a persona-vectors trait file: JSON {instruction, questions, eval_prompt}, answered by a model (interp.traits)",
+)
+
+
 def load_dataset(spec: str) -> Dataset:
-    """A shipped contrast set by name (:data:`CONTRAST_SETS`) or a JSONL file by path."""
+    """A shipped contrast set by name (:data:`CONTRAST_SETS`), or a file recognised by its content
+    (:data:`FILE_FORMATS`; the paper's splits have their own reader, :func:`load_paper_split`)."""
+    from interp.data.questions import load_questions, looks_like_questions
+
     if spec in CONTRAST_SETS:
         return load_contrast_set(spec)
-    if Path(spec).is_file():
-        if _looks_like_trait_file(Path(spec)):
-            raise ValueError(f"{spec} is a persona-vectors trait file: a contrast set the model generates, not rows to "
-                             "read. `interp capture MODEL --dataset FILE` and `capture.contrast: FILE` generate it "
-                             "(interp.traits.trait_contrast in code)")
-        return load_jsonl(Path(spec))
-    if spec.endswith(".json"):
-        raise ValueError(f"{spec!r} is not a file; a trait file (persona-vectors JSON) is given by its path")
-    raise ValueError(f"{spec!r} is not a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a JSONL file")
+    path = Path(spec)
+    if not path.is_file():
+        if spec.endswith(".json"):
+            raise ValueError(f"{spec!r} is not a file; a trait file (persona-vectors JSON) is given by its path")
+        raise ValueError(f"{spec!r} is not a shipped contrast set ({', '.join(CONTRAST_SETS)}) nor a file")
+    if _looks_like_trait_file(path):
+        raise ValueError(f"{spec} is a persona-vectors trait file: a contrast set the model generates, not rows to "
+                         "read. `interp capture MODEL --dataset FILE` and `capture.contrast: FILE` generate it "
+                         "(interp.traits.trait_contrast in code)")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            data = None
+        if looks_like_questions(data):
+            return load_questions(path)
+    else:
+        head = path.read_text(encoding="utf-8", errors="replace").lstrip()[:1]
+        if head == "{" and not _is_one_json_document(path):
+            return load_jsonl(path)
+    raise ValueError(f"{spec} is in none of the formats interp reads: " + "; ".join(FILE_FORMATS))
+
+
+def _is_one_json_document(path: Path) -> bool:
+    """A single JSON value spread over lines (not JSON lines)."""
+    import json
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if "\n" not in text.strip():
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _looks_like_trait_file(path: Path) -> bool:
