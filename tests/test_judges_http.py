@@ -155,3 +155,38 @@ def test_nothing_is_sent_by_default(tiny, monkeypatch: pytest.MonkeyPatch) -> No
         HTTPJudge("http://192.0.2.1:9", model="judge", failure_mode="sycophancy", retries=0).score(
             [REC], ["Yes, 26."])
     assert opened
+
+
+def test_a_config_names_the_http_judge_and_its_key_never_reaches_an_artifact(
+        server: str, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_pipeline import TINY_SCALE, _nonempty_generate, tiny_config
+
+    from interp.organisms.scales import SCALES
+    from interp.pipeline import ConfigError, parse_config, run_experiment
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MY_JUDGE_KEY", "sk-secret-123")
+    _nonempty_generate(monkeypatch)
+    exec(TINY_SCALE, {})
+    try:
+        judge = {"kind": "http", "url": server, "model": "judge-7b", "api_key_env": "MY_JUDGE_KEY"}
+        config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="tiny-http",
+                                          behaviour={"judge": judge, "eval_rows": 4, "n_boot": 200}))
+        result = run_experiment(config, out=tmp_path / "artifacts", only=["behaviour/sycophancy/base"], progress=False)
+        with pytest.raises(ConfigError, match="rubric"):
+            parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="x",
+                                     behaviour={"judge": judge | {"rubric": str(tmp_path / "none.txt")}}))
+        with pytest.raises(ConfigError, match="unknown judge"):
+            parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="x", behaviour={"judge": "gpt"}))
+    finally:
+        SCALES.pop("tiny", None)
+    assert result.ok, result.failed or result.blocked
+    import pandas as pd
+
+    table = pd.read_parquet(result.run_dir / "behaviour.parquet")
+    assert table["judge"].iloc[0] == f"http:judge-7b@{server}/v1/chat/completions"
+    assert len(_Handler.requests) == 4 and _Handler.requests[0]["model"] == "judge-7b"
+    assert all(h.get("Authorization") == "Bearer sk-secret-123" for h in _Handler.headers_seen)
+    for f in [*result.run_dir.rglob("*"), *(tmp_path / "cache").rglob("*.json")]:
+        if f.is_file():
+            assert b"sk-secret-123" not in f.read_bytes(), f

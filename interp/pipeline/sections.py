@@ -45,19 +45,46 @@ def _sharpening_probes(v: tuple[str, ...]) -> tuple[str, ...]:
     return v
 
 
+class HTTPJudgeSection(Section):
+    """An OpenAI-compatible chat-completions server as the judge (:class:`interp.judges.HTTPJudge`).
+
+    The API key is read from the environment variable ``api_key_env`` when the judge runs; it is
+    never part of the config, a key or an artifact.
+    """
+
+    kind: Literal["http"]
+    url: str = Field(description="the server root, e.g. http://127.0.0.1:8000")
+    model: str = Field(description="the model name the server expects")
+    rubric: str | None = Field(None, description="a rubric file ({original_question_text}, {generated_answer_text}); "
+                                                 "default: the failure mode's (the paper's with data_root)")
+    api_key_env: str | None = Field("INTERP_JUDGE_API_KEY", description="the environment variable holding the key")
+    misaligned_at_or_below: int = Field(2, ge=1, le=4)
+    workers: int = Field(1, ge=1)
+    timeout: float = Field(60.0, gt=0)
+
+    @field_validator("rubric")
+    @classmethod
+    def _rubric(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).expanduser().is_file():
+            raise ValueError(f"rubric {v!r} is not a file")
+        return v
+
+
 class BehaviourConfig(Section):
     """Misalignment rate of every checkpoint on each failure mode's eval set."""
 
-    judge: str = "logprob"
+    judge: str | HTTPJudgeSection = Field("logprob", description="logprob, rule, embedding, or {kind: http, url, "
+                                                                  "model, rubric, api_key_env}")
     eval_rows: int | None = Field(64, ge=1, description="eval prompts per failure mode (None: all)")
     n_boot: int = Field(2000, ge=100)
 
     @field_validator("judge")
     @classmethod
-    def _judge(cls, v: str) -> str:
+    def _judge(cls, v: str | HTTPJudgeSection) -> str | HTTPJudgeSection:
         from interp.judges.measure import JUDGE_NAMES
 
-        known([v], JUDGE_NAMES, "judge")
+        if isinstance(v, str):
+            known([v], JUDGE_NAMES, "judge")
         return v
 
 

@@ -19,7 +19,14 @@ import pandas as pd
 from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Finished, Inputs, read_table, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
-from interp.pipeline.stages.common import check_context, checkpoints, eval_records, failure_modes, load_role
+from interp.pipeline.stages.common import (
+    check_context,
+    checkpoints,
+    eval_records,
+    failure_modes,
+    judge,
+    load_role,
+)
 
 #: in every unit's key since per_example gained the judge's margins (units keyed before have none)
 MARGINS = {"per_example": "score+margin"}
@@ -44,7 +51,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs
     lm = load_role(ctx, inputs, role, fm, seed)
     cfg = ctx.config.behaviour
     records = eval_records(ctx, fm, cfg.eval_rows)
-    rate = misalignment_rate(lm, fm, judge=cfg.judge, records=records, n_boot=cfg.n_boot, progress=ctx.progress)
+    rate = misalignment_rate(lm, fm, judge=judge(ctx, fm), records=records, n_boot=cfg.n_boot, progress=ctx.progress)
     row = {k: v for k, v in rate.as_dict().items() if np.isscalar(v)}
     row |= {"checkpoint": role, "consistency_method": role.split(":", 1)[1] if ":" in role else "-",
             "seed": seed if seed is not None else -1, "checkpoint_fingerprint": lm.checkpoint.fingerprint}

@@ -191,6 +191,22 @@ def contrast(where: Context | ExperimentConfig) -> Dataset:
     return data.head(n) if n else data
 
 
+def judge(ctx: Context, failure_mode: str) -> Any:
+    """``behaviour.judge`` as :func:`interp.judges.misalignment_rate` takes it: a name, or an
+    :class:`~interp.judges.HTTPJudge` built from its section (the key read from the environment now)."""
+    from interp.pipeline.sections import HTTPJudgeSection
+
+    j = ctx.config.behaviour.judge
+    if not isinstance(j, HTTPJudgeSection):
+        return j
+    from interp.judges import HTTPJudge
+
+    rubric = Path(j.rubric).expanduser().read_text(encoding="utf-8") if j.rubric else None
+    return HTTPJudge(j.url, j.model, failure_mode=failure_mode, rubric=rubric, paper_root=ctx.data_root,
+                     api_key_env=j.api_key_env, misaligned_at_or_below=j.misaligned_at_or_below, workers=j.workers,
+                     timeout=j.timeout)
+
+
 def eval_records(ctx: Context | ExperimentConfig, failure_mode: str, rows: int | None) -> list[ChatRecord]:
     """The failure mode's eval prompts (the paper's with ``data_root``, else the shipped ones), the first ``rows``."""
     from interp.data import load_paper_split, load_shipped

@@ -19,6 +19,7 @@ from interp.pipeline.config import ExperimentConfig
 from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import ckpt_id, eval_records, load_role, store
+from interp.pipeline.stages.common import judge as judge_of
 from interp.pipeline.stages.steering import SteeringOutputs, ablation_lines
 
 
@@ -63,7 +64,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConvergenceOutpu
             named = others if own is not None else {"persona": vectors[cid]} | others
             lm = load_role(ctx, inputs, "before", fm, seed)
             frame = ablation_effect(make_backend("hf", lm), named, fm, records=eval_records(ctx, fm, s.eval_rows),
-                                    neutral=neutral, judge=ctx.config.behaviour.judge,
+                                    neutral=neutral, judge=judge_of(ctx, fm),
                                     n_random=0 if own is not None else s.n_random, n_boot=s.n_boot, seed=seed,
                                     label=cid, keep_sink=s.keep_sink)
             if own is not None:  # untouched, own direction, other organisms' directions, random controls

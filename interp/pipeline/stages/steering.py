@@ -28,6 +28,7 @@ from interp.pipeline.stages.common import (
     organism_of,
     store,
 )
+from interp.pipeline.stages.common import judge as judge_of
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
     from interp.steering import ablation_effect, dose_response, neutral_texts
 
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
-    s, judge = ctx.config.steering, ctx.config.behaviour.judge
+    s, judge = ctx.config.steering, judge_of(ctx, fm)
     organism = organism_of(ctx.config, fm, seed)
     org = inputs.get_outputs(organism.producer("before"), CheckpointOutputs)
     lm = load_role(ctx, inputs, "before", fm, seed)

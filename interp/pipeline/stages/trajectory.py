@@ -26,6 +26,7 @@ from interp.pipeline.stages.common import (
     organism_of,
     store,
 )
+from interp.pipeline.stages.common import judge as judge_of
 
 if TYPE_CHECKING:
     from interp.pipeline.experiment import Organism
@@ -92,7 +93,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
             stores[epoch] = store(inputs, known[1])
             continue
         lm = ctx.load(path, base=base)
-        rate = misalignment_rate(lm, fm, judge=b.judge, records=records, n_boot=b.n_boot, progress=ctx.progress)
+        rate = misalignment_rate(lm, fm, judge=judge_of(ctx, fm), records=records, n_boot=b.n_boot, progress=ctx.progress)
         rows.append({k: v for k, v in rate.as_dict().items() if np.isscalar(v)}
                     | {"epoch": epoch, "method": m, "seed": seed, "checkpoint_fingerprint": lm.checkpoint.fingerprint})
         stores[epoch] = capture(lm, contrast(ctx), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)),
