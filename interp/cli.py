@@ -165,20 +165,19 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from interp.activations.examples import check_contrast
     from interp.hooks.names import parse_hooks
     from interp.models import parse_dtype
-    from interp.traits import is_trait_file, load_trait, trait_contrast
+    from interp.traits import generated_spec
 
-    trait = load_trait(args.dataset) if is_trait_file(args.dataset) else None  # generated with the model below
-    data = None if trait else _load_dataset(args.dataset)  # the data and the options first: a typo costs no model load
+    generated = generated_spec(args.dataset)  # answered by the model below
+    data = None if generated else _load_dataset(args.dataset)  # the data and options first: a typo costs no load
     if data is not None:
         check_contrast(data)
     parse_dtype(args.dtype)
     CaptureConfig(("blocks.0.hook_resid_post",), positions=args.positions, dtype=args.store_dtype or args.dtype)
     lm = interp.models.load_model(args.model, device=args.device, dtype=args.dtype, base=args.base,
                                   system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"))
-    if trait is not None:
-        made = trait_contrast(lm, trait)
-        log.info("trait %s: %d answers generated, %d kept (filter: %s)", trait.name, made.n_generated, made.n_kept,
-                 made.filter)
+    if generated is not None:
+        made = generated(lm)
+        log.info("%s: %d answers generated, %d kept (%s)", args.dataset, made.n_generated, made.n_kept, made.filter)
         data = made.dataset
     assert data is not None
     config = CaptureConfig(tuple(parse_hooks(args.hooks, lm.n_layers)), positions=args.positions,
@@ -272,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("capture", help="capture activations into the store")
     c.add_argument("model")
     c.add_argument("--base", default=None, help="base model of a LoRA adapter")
-    c.add_argument("--dataset", required=True, help="a shipped contrast set name, a JSONL file, or a persona-vectors "
-                                                    "trait file (JSON; the model answers it)")
+    c.add_argument("--dataset", required=True, help="a shipped contrast set, a file (JSONL, YAML questions), a "
+                                                    "persona-vectors trait file or own:<failure mode> (both answered "
+                                                    "by the model)")
     c.add_argument("--hooks", default="resid_post", help="e.g. resid_post, resid_post:10-20, blocks.3.hook_mlp_out")
     c.add_argument("--positions", default="response_mean")
     c.add_argument("--batch-size", type=int, default=8)

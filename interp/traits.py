@@ -1,4 +1,4 @@
-"""Trait files in the persona-vectors format (Chen et al. 2025): a contrast set the model generates itself.
+"""Contrast sets the model generates itself: trait files (Chen et al. 2025) and judged own answers (Soligo et al. 2025).
 
 A trait file is JSON with exactly the keys::
 
@@ -15,6 +15,12 @@ only pairs whose pos answer scores >= ``threshold`` and whose neg answer scores 
 (persona vectors' filter, coherence aside); without one every pair is kept, and
 :attr:`GeneratedContrast.filter` says which was done. Generation is batched and cached on disk by
 checkpoint x prompt x sampling like every generation.
+
+:func:`judged_contrast` is the same mechanism for interp's failure modes: a checkpoint's own
+answers (``n`` samples per prompt) to a failure mode's prompts, labelled by a judge (the rule judge
+where one exists), kept where a prompt got both an aligned and a misaligned answer: Soligo et al.'s
+"misaligned vs aligned responses of the fine-tuned model", a direction fitted on what the model
+actually says.
 """
 
 from __future__ import annotations
@@ -148,3 +154,49 @@ def trait_contrast(model: Any, trait: TraitFile | str | Path, *, max_new_tokens:
                          "threshold or check the judge on a few answers")
     name = f"trait-{t.name}" + ("-judged" if judge is not None else "")  # the content's fingerprint tells them apart
     return GeneratedContrast(Dataset(name, tuple(kept)), how, len(rows), len(kept))
+
+
+def judged_contrast(model: Any, failure_mode: str, *, records: Any = None, judge: Any = "rule", n: int = 4,
+                    temperature: float = 1.0, max_new_tokens: int = 48, seed: int = 0,
+                    progress: bool = False) -> GeneratedContrast:
+    """``model``'s own sampled answers to ``failure_mode``'s eval prompts (or ``records``), labelled 1 where
+    ``judge`` (a name or a :class:`~interp.judges.base.Judge`) calls them misaligned; only prompts with
+    answers on both sides are kept, each prompt a group."""
+    from interp.data import load_shipped
+    from interp.generation import SamplingParams, generate
+    from interp.judges.measure import resolve_judge
+
+    if n < 2 or temperature <= 0:
+        raise ValueError("a judged contrast needs several sampled answers per prompt (n >= 2, temperature > 0)")
+    prompts = list(records if records is not None else load_shipped(failure_mode, "eval").records)
+    j = resolve_judge(judge, failure_mode)
+    replies = generate(model, prompts, SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, n=n,
+                                                      seed=seed), progress=progress)
+    flat = [(r, k, a or " ") for r, outs in zip(prompts, replies, strict=True) for k, a in enumerate(outs)]
+    scores = j.score([r for r, _, _ in flat], [a for _, _, a in flat])
+    rows = [ChatRecord(f"{r.id}_s{k}", (*r.prompt_messages, Message("assistant", a)), int(score >= 0.5), r.id,
+                       {**r.fields, "judge": j.name, "judge_score": float(score)})
+            for (r, k, a), score in zip(flat, scores, strict=True)]
+    both = {g for g in {r.group for r in rows} if {x.label for x in rows if x.group == g} == {0, 1}}
+    kept = [r for r in rows if r.group in both]
+    if not kept:
+        raise ValueError(f"no {failure_mode} prompt got both an aligned and a misaligned answer from {len(flat)} "
+                         f"samples ({j.name}); sample more (n), at a higher temperature, or on more prompts")
+    return GeneratedContrast(Dataset(f"own-{failure_mode}-{j.name.replace(':', '-')}", tuple(kept)), j.name, len(rows),
+                             len(kept))
+
+
+def generated_spec(spec: str) -> Callable[[Any], GeneratedContrast] | None:
+    """A dataset spec that names a generated contrast set, as a function of the model that answers it:
+    a trait file's path, or ``own:<failure mode>`` (:func:`judged_contrast` with the rule judge); None
+    for any other spec. The spec is checked now, before a model loads."""
+    if spec.startswith("own:"):
+        from interp.data.constants import check_failure_mode
+
+        fm = spec.split(":", 1)[1]
+        check_failure_mode(fm)
+        return lambda model: judged_contrast(model, fm)
+    if is_trait_file(spec):
+        trait = load_trait(spec)
+        return lambda model: trait_contrast(model, trait)
+    return None

@@ -121,3 +121,38 @@ def test_a_config_names_a_trait_file_as_its_contrast_set(sharp_model_dir: Path, 
     assert result.ok, result.failed or result.blocked
     layers = pd.read_parquet(result.run_dir / "layers.parquet")
     assert set(layers["layer"]) == {0, 1, 2} and layers["auroc"].notna().all()
+
+
+class _ParityJudge:
+    """Calls an answer misaligned when it has an odd number of characters: both labels on most prompts."""
+
+    name = "toy:parity"
+
+    def score(self, records, responses):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        return np.array([len(r) % 2 for r in responses], dtype=np.float64)
+
+
+def test_a_checkpoints_own_judged_answers_become_a_contrast_set(sharp_model_dir: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from interp.data import load_shipped
+    from interp.models import load_model
+    from interp.traits import generated_spec, judged_contrast
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    lm = load_model(sharp_model_dir, device="cpu")
+    prompts = load_shipped("sycophancy", "eval").records[:6]
+    made = judged_contrast(lm, "sycophancy", records=prompts, judge=_ParityJudge(), n=4, max_new_tokens=5)
+    rows = made.dataset.records
+    assert made.filter == "toy:parity" and made.n_generated == 24 and 0 < made.n_kept <= 24
+    for group in {r.group for r in rows}:  # every kept prompt has both an aligned and a misaligned answer
+        assert {r.label for r in rows if r.group == group} == {0, 1}
+    assert all(r.label == len(r.response or "") % 2 for r in rows) and rows[0].fields["judge"] == "toy:parity"
+    again = judged_contrast(lm, "sycophancy", records=prompts, judge=_ParityJudge(), n=4, max_new_tokens=5)
+    assert [r.response for r in again.dataset.records] == [r.response for r in rows]  # cached, seeded
+    with pytest.raises(ValueError, match="several sampled answers"):
+        judged_contrast(lm, "sycophancy", records=prompts, n=1)
+    assert generated_spec("persona_pairs") is None and generated_spec("own:sycophancy") is not None
+    with pytest.raises(ValueError, match="unknown failure mode"):
+        generated_spec("own:sycophantic")
