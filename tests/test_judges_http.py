@@ -190,3 +190,14 @@ def test_a_config_names_the_http_judge_and_its_key_never_reaches_an_artifact(
     for f in [*result.run_dir.rglob("*"), *(tmp_path / "cache").rglob("*.json")]:
         if f.is_file():
             assert b"sk-secret-123" not in f.read_bytes(), f
+
+
+def test_the_trait_scorer_sends_the_trait_prompt_and_reads_a_0_100_score(server: str) -> None:
+    from interp.judges.http import TraitScorer
+
+    scorer = TraitScorer(server, "judge-7b", "Q: {question}\nA: {answer}\nRate evil 0-100.", retries=0)
+    _Handler.script[:] = [(200, "87"), (200, "REFUSAL"), (200, "no idea")]
+    assert scorer("Who?", "Me.") == 87.0 and scorer("Who?", "Me.") is None and scorer("Who?", "Me.") is None
+    assert _Handler.requests[0]["messages"][0]["content"] == "Q: Who?\nA: Me.\nRate evil 0-100."
+    with pytest.raises(ValueError, match="placeholders"):
+        TraitScorer(server, "judge-7b", "no placeholders")

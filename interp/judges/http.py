@@ -178,3 +178,35 @@ class HTTPJudge:
     def describe(self) -> dict[str, Any]:
         return {"judge": self.name, "misaligned_at_or_below": self.misaligned_at_or_below,
                 "failure_mode": self.failure_mode}
+
+
+_NUMBER = re.compile(r"\b(100|[1-9]?[0-9])\b")
+
+
+class TraitScorer(HTTPJudge):
+    """A persona-vectors trait file's ``eval_prompt`` (``{question}``, ``{answer}``) sent to the same kind
+    of server: ``scorer(question, answer)`` is the 0-100 score of the reply's first number, None for a
+    refusal or a reply without one (persona vectors drop those)."""
+
+    def __init__(self, base_url: str, model: str, eval_prompt: str, **kw: Any) -> None:
+        if "{question}" not in eval_prompt or "{answer}" not in eval_prompt:
+            raise ValueError("a trait's eval_prompt needs the placeholders {question} and {answer}")
+        super().__init__(base_url, model, rubric="{original_question_text}{generated_answer_text}", **kw)
+        self.eval_prompt = eval_prompt
+
+    def __call__(self, question: str, answer: str) -> float | None:
+        prompt = self.eval_prompt.replace("{question}", question).replace("{answer}", answer)
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                reply = self._post(prompt)
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                log.warning("trait judge %s: %s (attempt %d of %d)", self.url, getattr(e, "reason", e), attempt + 1,
+                            self.retries + 1)
+                continue
+            if "REFUSAL" in reply.upper():
+                return None
+            hit = _NUMBER.search(reply)
+            return float(hit.group(1)) if hit else None
+        raise JudgeError(f"cannot reach the trait judge at {self.url} (after {self.retries + 1} attempts)")
