@@ -127,8 +127,6 @@ def predict_labels(model: Any, labelled: Any, *, contrast: Any, layer: int, meth
 
     Returns (projections at that layer, targets, own answers), the two Datasets paired by id.
     """
-    import torch
-
     from interp.activations import CaptureConfig, capture
     from interp.consistency.base import LabelMethod, method_class
     from probes.registry import make_probe
@@ -142,7 +140,7 @@ def predict_labels(model: Any, labelled: Any, *, contrast: Any, layer: int, meth
     hook = f"blocks.{layer}.hook_resid_post"
     store = capture(model, contrast, CaptureConfig((hook,), positions="response_mean"), progress=progress)
     fitted = make_probe(probe).fit(store.load(hook).numpy(), store.labels())
-    direction = torch.as_tensor(np.asarray(fitted.direction_, dtype=np.float32)).flatten().numpy()
+    direction = np.asarray(fitted.direction_, dtype=np.float32).ravel()
     [found] = projection_difference(model, {hook: direction}, targets, own, n_boot=n_boot, seed=seed,
                                     progress=progress)
     return found, targets, own

@@ -158,7 +158,9 @@ class Inputs(Mapping[str, Finished]):
 
 def static_key(unit: Unit, config: ExperimentConfig) -> dict[str, Any]:
     """What a unit's key reads besides its inputs: its stage (and version), parameters and config sections."""
-    return {"stage": unit.stage, "version": STAGE_VERSION, "params": dict(unit.params),
+    spec = STAGES[unit.stage]
+    stage_version = {"stage_version": spec.version} if spec.version else {}  # 0: keys as before versions existed
+    return {"stage": unit.stage, "version": STAGE_VERSION, **stage_version, "params": dict(unit.params),
             "config": {s: config.section(s) for s in STAGES[unit.stage].sections}}
 
 

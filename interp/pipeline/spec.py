@@ -10,6 +10,8 @@ A stage is one module under :mod:`interp.pipeline.stages` that registers one spe
 - ``loads_model(config)``: whether its units run a model (the sweep gives those a GPU);
 - ``check(config)``: raises, before any unit of the run starts, for what the config asks of it
   that cannot work (e.g. a given path that is not a checkpoint);
+- ``version``: bumped when the stage's outputs change meaning or gain a column, so its finished
+  units (and their dependants) are recomputed; 0, the default, leaves the keys as they were;
 - ``volatile``: its units run every time (they read something outside the run, such as a given
   checkpoint's current fingerprint, so a finished one is never trusted);
 - ``summary(tables, config)``: its lines in the end-of-run summary; ``dashboard``: the dashboard section
@@ -118,6 +120,7 @@ class StageSpec:
     exclusive: Callable[[Unit, ExperimentConfig], str | None] | None = None
     volatile: bool = False
     check: Callable[[ExperimentConfig], None] | None = None
+    version: int = 0
 
     def table(self, name: str) -> TableSpec:
         for t in self.tables:

@@ -28,9 +28,6 @@ from interp.pipeline.stages.common import (
     load_role,
 )
 
-#: in every unit's key since per_example gained the judge's margins (units keyed before have none)
-MARGINS = {"per_example": "score+margin"}
-
 
 @dataclass(frozen=True)
 class BehaviourOutputs(Outputs):
@@ -39,9 +36,9 @@ class BehaviourOutputs(Outputs):
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     for fm in failure_modes(config):
-        yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"} | MARGINS, loads="base")
+        yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, loads="base")
         for c in (c for c in checkpoints(config) if c.organism.failure_mode == fm):
-            yield Unit(f"behaviour/{c.id}", "behaviour", c.params | MARGINS, (c.producer,), loads=c.id)
+            yield Unit(f"behaviour/{c.id}", "behaviour", c.params, (c.producer,), loads=c.id)
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs:
@@ -111,4 +108,5 @@ SPEC = register_stage(StageSpec(
                                     "ci_low", "ci_high", "n"),
                       "one checkpoint's misalignment rate, or a paired change between two (checkpoint 'b - a')"),
             TableSpec("per_example", ("id", "score"), "each eval prompt's score (kept in the unit)", internal=True)),
-    summary=summary, dashboard="behaviour", derive=changes, check=check))
+    summary=summary, dashboard="behaviour", derive=changes, check=check,
+    version=1))  # 1: per_example carries the logprob judge's margin (units keyed before have none)

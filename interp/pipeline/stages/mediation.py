@@ -71,11 +71,12 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
                                     n_boot=cfg.n_boot, seed=int(seed))
             parts.append(pd.DataFrame([r.as_dict() for r in rows]).assign(measure=measure))
     table = pd.concat(parts, ignore_index=True).assign(failure_mode=fm, seed=seed, seeds=str(seed), method=m)
-    sharp = pd.DataFrame([_sharpening(ctx, inputs, unit.id.replace("mediation/", "sharpening/", 1).rsplit("/", 1)[0],
-                                      c, m) for c in table["condition"]])
-    conds_seen = list(dict.fromkeys(table["condition"]))
+    conds_seen = list(dict.fromkeys(table["condition"]))  # once per condition, whatever the measures
+    prefix = unit.id.replace("mediation/", "sharpening/", 1).rsplit("/", 1)[0]
+    sharp = pd.DataFrame.from_dict({c: _sharpening(ctx, inputs, prefix, c, m) for c in conds_seen}, orient="index")
     coherence = pd.DataFrame.from_dict(_coherence_rows(ctx, inputs, fm, seed, m, conds_seen), orient="index")
-    table = pd.concat([table, sharp], axis=1).merge(coherence, left_on="condition", right_index=True, how="left")
+    for per_condition in (sharp, coherence):
+        table = table.merge(per_condition, left_on="condition", right_index=True, how="left")
     return Outputs(write_tables(tmp, mediation=table))
 
 
@@ -175,7 +176,7 @@ def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> lis
     for _, r in med.iterrows():
         who = f"{r['failure_mode']}/s{r['seeds']}"
         share = (f"share {r['share']:+.2f} [{r['share_low']:+.2f}, {r['share_high']:+.2f}]" if pd.notna(r["share"])
-                 else (str(r["note"]) if r["condition"] != "none" else str(r["note"]) or ""))
+                 else str(r["note"]))
         lines.append(f"  {who:<22} {r['method']:<22} {r['measure']:<6} {r['condition']:<21} change {r['change']:+.3f} "
                      f"[{r['change_low']:+.3f}, {r['change_high']:+.3f}]  {share}")
     return lines
