@@ -106,7 +106,8 @@ def generate(
     keys = [canonical_hash(p, 32) for p in prompts]
     identity = [loaded.checkpoint.fingerprint, loaded.chat.system_prompt, asdict(params), tag,
                 str(next(loaded.model.parameters()).dtype)]
-    store_id = canonical_hash([*identity, "lora-unmerged"] if loaded.lora_unmerged else identity)
+    lora = loaded.lora_identity  # only when set, so that keys of merged and plain models stay as they were
+    store_id = canonical_hash(identity if lora is None else [*identity, "lora-unmerged" if lora == "unmerged" else lora])
     gen_cache = GenerationCache(cache_dir() / "generations" / loaded.checkpoint.fingerprint / f"{store_id}.jsonl") if cache else None
     known = gen_cache.entries if gen_cache is not None else {}
     # Sampled batches and their seeds come from the whole prompt list, longest first, never from

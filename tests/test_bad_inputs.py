@@ -481,3 +481,19 @@ def test_a_config_key_leaves_out_settings_added_later_at_their_default(tiny_mode
     cut = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", capture={"truncate": True}))
     assert "truncate" not in plain.section("capture") and cut.section("capture")["truncate"] is True
     assert config_key(plain) != config_key(cut)
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_adapter_dtype_needs_the_pool_and_enters_keys_only_when_set(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from interp.pipeline import ConfigError, parse_config
+    from interp.pipeline.run import config_key
+
+    plain = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", model_pool=True))
+    fast = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", model_pool=True, adapter_dtype="bfloat16"))
+    assert plain.section("dtype") == {"dtype": "float32"}
+    assert fast.section("dtype") == {"dtype": "float32", "adapter_dtype": "bfloat16"}
+    assert config_key(plain) != config_key(fast)
+    with pytest.raises(ConfigError, match="needs model_pool: true"):
+        parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", adapter_dtype="bfloat16"))
+    with pytest.raises(ConfigError, match="dtype must be one of"):
+        parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", model_pool=True, adapter_dtype="bf17"))

@@ -172,9 +172,10 @@ def test_interventions_removed_on_exit_even_on_error(tiny: LoadedModel, batch: t
     with pytest.raises(RuntimeError, match="boom"), backend.intervene([AddVector("blocks.0.hook_resid_post", torch.ones(64), 5.0)]):
         raise RuntimeError("boom")
     assert torch.equal(backend.run(ids, attn).logits, before)
-    from interp.models import usage  # its counter on the input embedding is the one hook that stays
+    from interp.models import loading, usage  # the hooks load_model installs are the ones that stay
 
-    assert all(not m._forward_hooks and all(h is usage._count for h in m._forward_pre_hooks.values())
+    kept = (usage._count, loading._contiguous_first)  # the input embedding's counter, the unembedding's copy
+    assert all(not m._forward_hooks and all(any(h is k for k in kept) for h in m._forward_pre_hooks.values())
                for m in tiny.model.modules())
     with pytest.raises(ValueError, match="d=32"):
         with backend.intervene([AddVector("blocks.0.hook_resid_post", torch.ones(32))]):

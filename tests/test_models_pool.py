@@ -194,3 +194,30 @@ def test_max_adapters_deletes_the_least_recently_used(adapters: tuple[Path, Path
         assert _close(_logits(pool.get(p)), expected[p])
         assert len(pool.adapters) <= 2
     assert pool.base_loads == 1 and len(count_loads) == 1  # the base was never reloaded
+
+
+def test_adapter_dtype_runs_lora_in_bf16_equal_to_load_model_and_keyed(adapters: tuple[Path, Path],
+                                                                       tmp_path: Path) -> None:
+    from interp.activations.capture import CaptureConfig, store_key
+
+    torch.set_num_threads(1)
+    fast = ModelPool(device="cpu", dtype="bfloat16", adapter_dtype="bfloat16")
+    plain = ModelPool(device="cpu", dtype="bfloat16")
+    got, ref = fast.get(adapters[0]), plain.get(adapters[0])
+    lora = [p for n, p in got.model.named_parameters() if "lora_" in n]
+    assert lora and all(p.dtype == torch.bfloat16 for p in lora)
+    assert all(p.dtype == torch.float32 for n, p in ref.model.named_parameters() if "lora_" in n)
+    assert (got.lora_identity, ref.lora_identity) == ("unmerged:bfloat16", "unmerged")
+    x, y = _logits(got).float(), _logits(ref).float()
+    base = _logits(ModelPool(device="cpu", dtype="bfloat16").get(resolve_checkpoint(adapters[0]).base)).float()
+    # the LoRA term survives: bf16-LoRA logits sit near the float32-LoRA ones, far from the base's
+    assert (x - y).abs().max() < 0.2 * (y - base).abs().max()
+    direct = load_model(adapters[0], device="cpu", dtype="bfloat16", merge_lora=False, adapter_dtype="bfloat16")
+    assert torch.equal(_logits(direct), _logits(got))  # the pool equals load_model's unmerged reference
+    # a second adapter attached later is cast too
+    assert all(p.dtype == torch.bfloat16 for n, p in fast.get(adapters[1]).model.named_parameters() if "lora_" in n)
+    config = CaptureConfig(hooks=("blocks.0.hook_resid_post",))
+    assert store_key(direct, "d", config) != store_key(
+        load_model(adapters[0], device="cpu", dtype="bfloat16", merge_lora=False), "d", config)
+    with pytest.raises(ValueError, match="merge_lora=False"):
+        load_model(adapters[0], device="cpu", adapter_dtype="bfloat16")

@@ -112,8 +112,8 @@ def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConf
         "dataset": dataset_fingerprint,
         "config": config.identity(),
     }
-    if loaded.lora_unmerged:  # only then, so that keys of merged and plain models stay as they were
-        identity["lora"] = "unmerged"
+    if loaded.lora_identity is not None:  # only then, so that keys of merged and plain models stay as they were
+        identity["lora"] = loaded.lora_identity
     return canonical_hash(identity)
 
 
@@ -273,6 +273,7 @@ def _open_store(
         "checkpoint": loaded.checkpoint.describe(),
         "system_prompt": loaded.chat.system_prompt,
         "compute_dtype": str(next(loaded.model.parameters()).dtype),
+        "lora": loaded.lora_identity,
         "dataset": {"name": name, "fingerprint": fingerprint, "n_examples": len(examples)},
         "hooks": sorted(config.hooks, key=HookPoint.parse),
         "positions": config.positions,

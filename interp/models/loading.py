@@ -65,10 +65,17 @@ class LoadedModel:
         check_fits(lengths, self.context_length, what, names=names, reserve=reserve, fix=fix)
 
     @property
-    def lora_unmerged(self) -> bool:
-        """True when LoRA layers run beside the base weights (a :class:`~interp.models.pool.ModelPool` model):
-        numerically a different function from the merged weights in bf16, so caches key on it."""
-        return any(hasattr(m, "lora_A") for m in self.model.modules())
+    def lora_identity(self) -> str | None:
+        """How the LoRA layers run, for cache keys (numerically a different function from the merged
+        weights in bf16): None (merged, or no adapter), ``"unmerged"`` (computed in float32) or
+        ``"unmerged:<dtype>"`` (an ``adapter_dtype`` other than float32)."""
+        for m in self.model.modules():
+            if hasattr(m, "lora_A"):
+                weights = list(m.lora_A.parameters())
+                if weights and weights[0].dtype != torch.float32:
+                    return f"unmerged:{str(weights[0].dtype).removeprefix('torch.')}"
+                return "unmerged"
+        return None
 
 
 def context_length(config: Any) -> int | None:
@@ -146,6 +153,7 @@ def load_model(
     device_map: str | dict[str, Any] | None = None,
     merge_lora: bool = True,
     system_prompt: SystemPrompt = "default",
+    adapter_dtype: str | torch.dtype | None = None,
 ) -> LoadedModel:
     """Load any supported checkpoint for study.
 
@@ -157,8 +165,13 @@ def load_model(
         device_map: passed to ``from_pretrained`` (``"auto"`` shards a 70B model over GPUs).
         merge_lora: merge an adapter into the base weights (faster forward and generation).
         system_prompt: ``"default"`` (the chat template's), a string, or ``None`` to remove it.
+        adapter_dtype: with ``merge_lora=False``, the dtype the LoRA layers compute in (None:
+            float32, peft's default); see :class:`~interp.models.pool.ModelPool`.
     """
     from transformers import AutoModelForCausalLM
+
+    if adapter_dtype is not None and merge_lora:
+        raise ValueError("adapter_dtype applies to unmerged LoRA layers: pass merge_lora=False with it")
 
     checkpoint = resolve_checkpoint(spec, base)
     torch_dtype = parse_dtype(dtype)
@@ -172,13 +185,33 @@ def load_model(
         raise CheckpointError(f"Could not load a model from {model_dir}: {err}") from err
     if checkpoint.kind == "lora":
         model = _attach_adapter(model, checkpoint, merge_lora)
+        if adapter_dtype is not None:
+            cast_adapter(model, "default", parse_dtype(adapter_dtype))
     if device_map is None:
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
+    contiguous_head_input(model)
     if torch_dtype == torch.bfloat16 and next(model.parameters()).device.type == "cpu":
         _check_cpu_bf16()
     tokenizer = _tokenizer(model_dir)
     return LoadedModel(model, tokenizer, checkpoint, ChatFormat(tokenizer, system_prompt), model_dir)
+
+
+def contiguous_head_input(model: nn.Module) -> None:
+    """Hand the unembedding a contiguous input. A forward that keeps the logits of the last position
+    only (``logits_to_keep=1``: generation's prefill, a shared prefix) gives it a strided slice
+    ``[batch, 1, d]``; on a frozen weight (``requires_grad=False``, as in every PEFT model), torch's
+    matmul then copies the whole weight once per row (``bmm`` on an expanded copy) instead of one
+    ``mm``, a cost that grows with the vocabulary. The copy made here is ``batch x d`` values."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if isinstance(head, nn.Module):
+        head.register_forward_pre_hook(_contiguous_first)
+
+
+def _contiguous_first(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+        return (args[0].contiguous(), *args[1:])
+    return None
 
 
 @functools.cache
@@ -218,6 +251,15 @@ def _attach_adapter(model: nn.Module, checkpoint: Checkpoint, merge: bool) -> nn
             "Pass the base model it was trained on (base=...)."
         ) from err
     return peft_model.merge_and_unload() if merge else peft_model
+
+
+def cast_adapter(model: nn.Module, adapter: str, dtype: torch.dtype) -> None:
+    """Cast the weights of one attached (unmerged) LoRA adapter to ``dtype``, in place."""
+    for module in model.modules():
+        for name in ("lora_A", "lora_B"):
+            part = getattr(module, name, None)
+            if isinstance(part, nn.ModuleDict) and adapter in part:
+                part[adapter].to(dtype)
 
 
 def model_config(spec: str | Path | Checkpoint, base: str | Path | Checkpoint | None = None) -> Any:

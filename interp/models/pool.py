@@ -43,7 +43,7 @@ import torch
 
 from interp.models.chat import SystemPrompt
 from interp.models.checkpoint import Checkpoint, CheckpointError, resolve_checkpoint
-from interp.models.loading import LoadedModel, load_model
+from interp.models.loading import LoadedModel, cast_adapter, load_model, parse_dtype
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,10 @@ class ModelPool:
             out; a later ``get`` attaches it again from disk). Each attached LoRA adapter costs
             its own weights in device memory: about 0.2 GB for rank 32 on an 8B model in bf16,
             about 0.8 GB on a 70B one (arithmetic, not measured).
+        adapter_dtype: the dtype the LoRA layers compute in (None: float32, peft's
+            ``autocast_adapter_dtype``). ``"bfloat16"`` beside a bf16 base skips the casts to and
+            from float32 around every adapted linear: a faster forward, with the LoRA term rounded
+            to bf16 (caches key on it). As in ``load_model(..., merge_lora=False, adapter_dtype=...)``.
 
     Example::
 
@@ -105,10 +109,12 @@ class ModelPool:
         device_map: str | dict[str, Any] | None = None,
         system_prompt: SystemPrompt = "default",
         max_adapters: int | None = None,
+        adapter_dtype: str | torch.dtype | None = None,
     ) -> None:
         if max_adapters is not None and max_adapters < 1:
             raise ValueError(f"max_adapters must be >= 1 or None (no limit), got {max_adapters}")
         self.max_adapters = max_adapters
+        self.adapter_dtype = parse_dtype(adapter_dtype) if adapter_dtype is not None else None
         self.device = device
         self.dtype = dtype
         self.device_map = device_map
@@ -207,6 +213,8 @@ class ModelPool:
                     f"{str(err).splitlines()[0]}. Pass the base model it was trained on (base=...)."
                 ) from err
             self._peft.eval()
+            if self.adapter_dtype is not None:
+                cast_adapter(self._peft, name, self.adapter_dtype)
             log.info("Attached adapter %s as %s", checkpoint.name, name)
         self._adapter_names[checkpoint] = name  # now the most recently used
         if not self._adapters_enabled:  # each of these walks every module: skip when not needed

@@ -77,6 +77,8 @@ class ExperimentConfig(Section):
                                                 "checkpoints, instead of loading and merging each one: for large models")
     model_pool_max_adapters: int | None = Field(8, ge=1, description="with model_pool: adapters kept attached at "
                                                                      "once (least recently used deleted; None: all)")
+    adapter_dtype: str | None = Field(None, description="with model_pool: the dtype the LoRA layers compute in (None: "
+                                                        "float32); 'bfloat16' beside a bf16 base is faster, and keyed")
     behaviour: BehaviourConfig = BehaviourConfig()
     capture: CaptureSection = CaptureSection()
     probes: ProbesSection = ProbesSection()
@@ -148,6 +150,13 @@ class ExperimentConfig(Section):
             if len(set(labels)) != len(labels):
                 raise ValueError(f"two checkpoint groups are both {sorted({x for x in labels if labels.count(x) > 1})}:"
                                  " give each organism its own failure_mode or seed")
+        if self.adapter_dtype is not None:
+            from interp.models.loading import parse_dtype
+
+            parse_dtype(self.adapter_dtype)  # a clear error for an unknown dtype
+            if not self.model_pool:
+                raise ValueError(f"adapter_dtype {self.adapter_dtype!r} sets how unmerged LoRA layers compute: it needs "
+                                 "model_pool: true (without the pool, adapters are merged into the base)")
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
         if self.steering.probe not in self.probes.methods and self.steering.enabled:
@@ -198,8 +207,11 @@ class ExperimentConfig(Section):
         return organisms(self)
 
     def section(self, name: str) -> dict[str, Any]:
-        """A section (or top-level field) as plain JSON data, for stage keys."""
+        """A section (or top-level field) as plain JSON data, for stage keys. ``dtype`` carries
+        ``adapter_dtype`` when that is set (the two make the numerics), and only then."""
         value = getattr(self, name)
+        if name == "dtype" and self.adapter_dtype is not None:
+            return {"dtype": value, "adapter_dtype": self.adapter_dtype}
         if isinstance(value, Section):
             return value.key_data()
         return value.model_dump(mode="json") if isinstance(value, BaseModel) else {name: _jsonable(value)}

@@ -57,7 +57,8 @@ class ModelCache:
         if c.model_pool:
             if self._key != "pool":
                 self._key, self._held = "pool", ModelPool(device=c.device, dtype=c.dtype, device_map=c.device_map,
-                                                          max_adapters=c.model_pool_max_adapters)
+                                                          max_adapters=c.model_pool_max_adapters,
+                                                          adapter_dtype=c.adapter_dtype)
             return self._held.get(spec, base=base)
         key = spec if base is None else f"{spec} (base {base})"
         if self._key != key:
