@@ -85,6 +85,20 @@ def test_weighted_concentration_equals_repeated_rows(m: int) -> None:
         concentration(Dm, -np.ones(m))
 
 
+@pytest.mark.parametrize("m", [30, 4 * D])
+def test_batched_resampled_concentration_equals_one_resample_at_a_time(m: int) -> None:
+    from interp.sharpening.metrics import CONCENTRATION, concentration_resampled
+
+    rng = np.random.default_rng(2)
+    Dm = rng.standard_normal((m, D)) + 1.5 * _e(2)
+    counts = np.stack([np.bincount(rng.integers(0, m, size=m), minlength=m) for _ in range(7)])
+    got = concentration_resampled(Dm, counts, max_bytes=3 * 8 * m * m)  # chunks of 3 resamples
+    want = np.array([[concentration(Dm, w)[k] for k in CONCENTRATION] for w in counts])
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    with pytest.raises(ValueError, match="summing to >= 2"):
+        concentration_resampled(Dm, np.zeros((2, m)))
+
+
 def test_difference_vectors_pairs_and_unpaired() -> None:
     Z, y, g = _pairs(10, 0)
     X = _checkpoint(Z, y, _e(0), 5.0, np.zeros_like(Z))

@@ -40,6 +40,7 @@ from interp.sharpening.metrics import (
     CONCENTRATION,
     SEPARABILITY_FNS,
     concentration,
+    concentration_resampled,
     difference_vectors,
     mean_difference,
 )
@@ -117,16 +118,10 @@ def _bootstrap_concentration(
         pair_of[pos] = np.arange(pos.size)
         Da = Xa[pos] - Xa[neg]
         Db = None if Xb is None else Xb[pos] - Xb[neg]
-
-        def weighted(counts: NDArray[np.int64]) -> NDArray[np.float64]:
-            ca = concentration(Da, counts)
-            va = np.array([ca[k] for k in CONCENTRATION])
-            if Db is None:
-                return va
-            cb = concentration(Db, counts)
-            return np.array([cb[k] for k in CONCENTRATION]) - va
-
-        boot = np.stack([weighted(np.bincount(pair_of[r[: pos.size]], minlength=pos.size)) for r in idx])
+        counts = np.stack([np.bincount(pair_of[r[: pos.size]], minlength=pos.size) for r in idx])
+        boot = concentration_resampled(Da, counts)
+        if Db is not None:
+            boot = concentration_resampled(Db, counts) - boot
     else:
         boot = np.stack([values(r, _pair_ids(r, y, groups)) for r in idx])
     # Resampling with replacement duplicates units, which biases spectrum statistics (a duplicated
@@ -199,9 +194,10 @@ def pair_rows(
     meta: Mapping[str, tuple[str, str]], fold_dirs_a: Mapping[str, list[dict[str, FloatArray]]],
     fold_dirs_b: Mapping[str, list[dict[str, FloatArray]]], full_a: Mapping[str, dict[str, FloatArray]],
     full_b: Mapping[str, dict[str, FloatArray]], n_boot: int, n_permutations: int, seed: int,
-    label: str | None = None,
+    label: str | None = None, deltas: bool = True,
 ) -> list[dict[str, Any]]:
-    """Rows comparing checkpoint b with a (same examples): deltas, cosine, transfer AUROC."""
+    """Rows comparing checkpoint b with a (same examples): deltas, cosine, transfer AUROC (``deltas=False``:
+    the last two only, skipping the refitted bootstraps and permutations of every delta)."""
     check_aligned(a, b, a_name, b_name)
     name = label or f"{b_name}-{a_name}"
     meta2 = {name: meta.get(b_name, ("", "")), **meta}
@@ -213,10 +209,10 @@ def pair_rows(
         sb = apply_fold_directions(fold_dirs_b[method], b.acts, y, splits)
         st = apply_fold_directions(fold_dirs_a[method], a.acts, y, splits, eval_acts=b.acts)
         for h in a.acts:
-            if method == "diffmeans":
+            if method == "diffmeans" and deltas:
                 p_refit = compare.permutation_test_refit_many(dict(SEPARABILITY_FNS), a.acts[h], b.acts[h], y, g,
                                                               splits, n_permutations=n_permutations, seed=seed)
-            for metric, fn in SEPARABILITY_FNS.items():
+            for metric, fn in SEPARABILITY_FNS.items() if deltas else ():
                 if method == "diffmeans":  # directions refitted per resample / permutation (valid coverage)
                     est = compare.paired_bootstrap_refit(fn, a.acts[h], b.acts[h], y, g, splits, n_boot=n_boot,
                                                          seed=seed)
@@ -237,7 +233,7 @@ def pair_rows(
             else:
                 est = Estimate(c, float("nan"), float("nan"), cosine_p(c, a.acts[h].shape[1]))
             rows.append(_row(name, meta2, h, method, "cosine", est, n))
-    for h in a.acts:
+    for h in a.acts if deltas else ():
         for key, est in _bootstrap_concentration(a.acts[h], b.acts[h], y, g, max(50, n_boot // 5), seed).items():
             rows.append(_row(name, meta2, h, "data", f"delta_{key}", est, n))
     return rows
@@ -348,11 +344,10 @@ def trajectory_table(
         rows = checkpoint_rows(name, cks[name], methods=methods, splits=splits, meta=meta, fold_dirs=fitted.fold[name],
                                n_boot=n_boot, n_permutations=n_permutations, controls=False, seed=seed)
         if name != names[0]:
-            rows += [r for r in pair_rows(names[0], name, first, cks[name], methods=methods, splits=splits, meta=meta,
-                                          fold_dirs_a=fitted.fold[names[0]], fold_dirs_b=fitted.fold[name],
-                                          full_a=fitted.full[names[0]], full_b=fitted.full[name], n_boot=n_boot,
-                                          n_permutations=n_permutations, seed=seed, label=name)
-                     if r["metric"] in ("cosine", "transfer_auroc")]
+            rows += pair_rows(names[0], name, first, cks[name], methods=methods, splits=splits, meta=meta,
+                              fold_dirs_a=fitted.fold[names[0]], fold_dirs_b=fitted.fold[name],
+                              full_a=fitted.full[names[0]], full_b=fitted.full[name], n_boot=n_boot,
+                              n_permutations=n_permutations, seed=seed, label=name, deltas=False)
         frame = _finish(rows)
         frame.insert(0, "epoch", e)
         frames.append(frame)
