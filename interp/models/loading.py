@@ -203,7 +203,8 @@ def contiguous_head_input(model: nn.Module) -> None:
     ``[batch, 1, d]``; on a frozen weight (``requires_grad=False``, as in every PEFT model), torch's
     matmul then copies the whole weight once per row (``bmm`` on an expanded copy) instead of one
     ``mm``, a cost that grows with the vocabulary. The copy made here is ``batch x d`` values."""
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    getter = getattr(model, "get_output_embeddings", None)
+    head = getter() if callable(getter) else None
     if isinstance(head, nn.Module):
         head.register_forward_pre_hook(_contiguous_first)
 
