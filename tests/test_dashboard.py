@@ -441,3 +441,26 @@ def test_convergence_section_only_where_a_config_can_have_it(tiny_dashboard_run:
         text = build_dashboard(run).read_text(encoding="utf-8")
         assert ('id="section-convergence"' in text) is shown and ('href="#section-convergence"' in text) is shown
         assert ("None of the tables <code>convergence</code>" in text) is shown  # two organisms, no table: say so
+
+
+def test_sections_of_stages_the_config_leaves_off_are_not_on_the_page(tiny_dashboard_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "plain"
+    run.mkdir()
+    shutil.copy(tiny_dashboard_run / "layers.parquet", run / "layers.parquet")
+    manifest = json.loads((tiny_dashboard_run / "manifest.json").read_text())
+    off = {"mediation": {"conditions": []}, "prediction": {"enabled": False}, "mechanism": {"enabled": False}}
+    on = {"mediation": {"conditions": ["ablate:persona"]}, "prediction": {"enabled": True},
+          "mechanism": {"enabled": True}}
+    for sections, shown in ((off, False), (on, True)):
+        (run / "manifest.json").write_text(json.dumps(manifest | {"config": manifest["config"] | sections}))
+        text = build_dashboard(run).read_text(encoding="utf-8")
+        for key in ("mediation", "prediction", "mechanism"):
+            assert (f'id="section-{key}"' in text) is shown and (f'href="#section-{key}"' in text) is shown, key
+        assert 'id="section-layers"' in text
+    # a run that holds the tables shows them whatever its config says
+    for name in ("mediation", "mechanism"):
+        shutil.copy(tiny_dashboard_run / f"{name}.parquet", run / f"{name}.parquet")
+    (run / "manifest.json").write_text(json.dumps(manifest | {"config": manifest["config"] | off}))
+    text = build_dashboard(run).read_text(encoding="utf-8")
+    assert 'id="section-mediation"' in text and 'id="section-mechanism"' in text
+    assert 'id="section-prediction"' not in text

@@ -15,6 +15,7 @@ from interp.dashboard.markup import fmt_ci, raw_table
 from interp.dashboard.page import Page
 from interp.dashboard.registry import Section, register
 from interp.dashboard.tables import RunData
+from interp.dashboard.tidy import configured
 
 METRICS = ("shift_cosine_clean", "shift_cosine_wrapped", "persona_shift_cosine")
 
@@ -55,4 +56,5 @@ def render(run: RunData, page: Page) -> str:
 
 
 SECTION = register(Section(key="mechanism", title="Mechanism across methods", tables=("mechanism",), render=render,
-                           order=68, what="the mechanism stage (mechanism.enabled)"))
+                           order=68, what="the mechanism stage (mechanism.enabled)",
+                           applies=configured("mechanism", "enabled", ("mechanism",))))

@@ -16,6 +16,7 @@ from interp.dashboard.markup import fmt_ci, raw_table
 from interp.dashboard.page import Page
 from interp.dashboard.registry import Section, register
 from interp.dashboard.tables import RunData
+from interp.dashboard.tidy import configured
 
 
 def _who(t: pd.DataFrame) -> pd.Series:
@@ -72,4 +73,5 @@ def render(run: RunData, page: Page) -> str:
 
 
 SECTION = register(Section(key="mediation", title="Mediation", tables=("mediation",), render=render,
-                           order=65, what="the mediation stage (mediation.conditions)"))
+                           order=65, what="the mediation stage (mediation.conditions)",
+                           applies=configured("mediation", "conditions", ("mediation",))))

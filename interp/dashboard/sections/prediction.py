@@ -16,6 +16,7 @@ from interp.dashboard.markup import esc, fmt_ci, raw_table
 from interp.dashboard.page import Page
 from interp.dashboard.registry import Section, register
 from interp.dashboard.tables import RunData
+from interp.dashboard.tidy import configured
 
 
 def prediction_figure(runs: pd.DataFrame, title: str, palette: P.Palette) -> go.Figure:
@@ -70,4 +71,6 @@ def render(run: RunData, page: Page) -> str:
 
 SECTION = register(Section(key="prediction", title="Prediction before training", order=67, render=render,
                            tables=("prediction", "prediction_examples", "prediction_runs", "prediction_correlation"),
-                           what="the prediction stage (prediction.enabled)"))
+                           what="the prediction stage (prediction.enabled)",
+                           applies=configured("prediction", "enabled", ("prediction", "prediction_examples", "prediction_runs",
+                                                                         "prediction_correlation"))))
