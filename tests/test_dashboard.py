@@ -451,8 +451,8 @@ def test_sections_of_stages_the_config_leaves_off_are_not_on_the_page(tiny_dashb
     off = {"mediation": {"conditions": []}, "prediction": {"enabled": False}, "mechanism": {"enabled": False}}
     on = {"mediation": {"conditions": ["ablate:persona"]}, "prediction": {"enabled": True},
           "mechanism": {"enabled": True}}
-    for sections, shown in ((off, False), (on, True)):
-        (run / "manifest.json").write_text(json.dumps(manifest | {"config": manifest["config"] | sections}))
+    for stages, shown in ((off, False), (on, True)):
+        (run / "manifest.json").write_text(json.dumps(manifest | {"config": manifest["config"] | stages}))
         text = build_dashboard(run).read_text(encoding="utf-8")
         for key in ("mediation", "prediction", "mechanism"):
             assert (f'id="section-{key}"' in text) is shown and (f'href="#section-{key}"' in text) is shown, key
