@@ -37,7 +37,9 @@ class Section:
         order: position on the page (ascending).
         what: what the section shows, for the message of a run that has none of its tables.
         applies: ``applies(run) -> bool``; False leaves the section off the page (not applicable
-            to this run's config, e.g. convergence with one organism). Default: always.
+            to this run's config, e.g. convergence with one organism). Asked only of a run of
+            ``interp run`` (its manifest holds the config) that holds none of ``tables``: a section
+            with data, or on a page of tables gathered by hand, is always shown. Default: always.
         after_others: render it after every other section (it reads their summary rows), while it
             keeps its ``order`` on the page.
     """
@@ -52,7 +54,11 @@ class Section:
     after_others: bool = False
 
     def shown_for(self, run: RunData) -> bool:
-        return self.applies is None or bool(self.applies(run))
+        from interp.dashboard.tidy import config_of
+
+        if self.applies is None or any(run.get(t) is not None for t in self.tables) or not config_of(run.manifest):
+            return True
+        return bool(self.applies(run))
 
 
 _REGISTRY: dict[str, Section] = {}

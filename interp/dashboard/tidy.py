@@ -100,14 +100,11 @@ def config_of(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def configured(section: str, key: str, tables: tuple[str, ...]) -> Any:
-    """A section's ``applies``: shown when the run holds one of ``tables``, when its manifest has no
-    ``interp run`` config (tables gathered by hand), or when ``config[section][key]`` is set. A stage
-    the config leaves off adds no empty section to the page."""
+def configured(section: str, key: str) -> Any:
+    """A section's ``applies``: shown when the config sets ``config[section][key]``, so that a stage the
+    config leaves off adds no empty section to the page."""
 
     def applies(run: Any) -> bool:
-        if any(run.get(t) is not None for t in tables) or not config_of(run.manifest):
-            return True
         return bool(config_value(run.manifest, section, key))
 
     return applies

@@ -15,10 +15,8 @@ from interp.dashboard.tidy import config_of
 
 
 def applies(run: RunData) -> bool:
-    """Not with a single organism (nothing to compare), unless the run has the tables anyway."""
+    """Not with a single organism (nothing to compare); a run that holds the tables shows them anyway."""
     config = config_of(run.manifest)
-    if not config or run.get("convergence") is not None or run.get("convergence_ablation") is not None:
-        return True
     organisms = run.manifest.get("organisms")  # interp run writes them (built or given)
     if isinstance(organisms, list):
         return len(organisms) != 1

@@ -57,4 +57,4 @@ def render(run: RunData, page: Page) -> str:
 
 SECTION = register(Section(key="mechanism", title="Mechanism across methods", tables=("mechanism",), render=render,
                            order=68, what="the mechanism stage (mechanism.enabled)",
-                           applies=configured("mechanism", "enabled", ("mechanism",))))
+                           applies=configured("mechanism", "enabled")))

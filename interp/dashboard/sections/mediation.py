@@ -74,4 +74,4 @@ def render(run: RunData, page: Page) -> str:
 
 SECTION = register(Section(key="mediation", title="Mediation", tables=("mediation",), render=render,
                            order=65, what="the mediation stage (mediation.conditions)",
-                           applies=configured("mediation", "conditions", ("mediation",))))
+                           applies=configured("mediation", "conditions")))

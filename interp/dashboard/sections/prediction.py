@@ -72,5 +72,4 @@ def render(run: RunData, page: Page) -> str:
 SECTION = register(Section(key="prediction", title="Prediction before training", order=67, render=render,
                            tables=("prediction", "prediction_examples", "prediction_runs", "prediction_correlation"),
                            what="the prediction stage (prediction.enabled)",
-                           applies=configured("prediction", "enabled", ("prediction", "prediction_examples", "prediction_runs",
-                                                                         "prediction_correlation"))))
+                           applies=configured("prediction", "enabled")))
