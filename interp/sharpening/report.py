@@ -205,8 +205,9 @@ def pair_rows(
     n = int(a.y.shape[0])
     y, g = a.y, a.groups
     for method in methods:
-        sa = apply_fold_directions(fold_dirs_a[method], a.acts, y, splits)
-        sb = apply_fold_directions(fold_dirs_b[method], b.acts, y, splits)
+        fixed = deltas and method != "diffmeans"  # only deltas on fixed (not refitted) directions read these
+        sa = apply_fold_directions(fold_dirs_a[method], a.acts, y, splits) if fixed else {}
+        sb = apply_fold_directions(fold_dirs_b[method], b.acts, y, splits) if fixed else {}
         st = apply_fold_directions(fold_dirs_a[method], a.acts, y, splits, eval_acts=b.acts)
         for h in a.acts:
             if method == "diffmeans" and deltas:
