@@ -318,3 +318,23 @@ def test_a_wrong_declaration_says_which_field_to_fix(tiny: LoadedModel) -> None:
     with pytest.raises(ValueError, match="dotted module path"):
         ArchitectureMap(layers="model..layers")
     assert ARCHITECTURES["llama"] == ArchitectureMap()
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_each_family_hands_its_unembedding_a_contiguous_input(model_type: str) -> None:
+    """``contiguous_head_input`` (which load_model installs) finds every family's output embedding and
+    changes no logit of a last-position-only forward."""
+    from interp.models.loading import contiguous_head_input
+
+    model = _family_model(model_type).model
+    model.requires_grad_(False)
+    ids = torch.randint(3, 96, (3, 7), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        want = model(input_ids=ids).logits[:, -1]
+    contiguous_head_input(model)
+    seen: list[bool] = []
+    model.get_output_embeddings().register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous()))
+    with torch.no_grad():
+        got = model(input_ids=ids, logits_to_keep=1).logits[:, -1]
+    assert seen == [True]
+    torch.testing.assert_close(got, want)
