@@ -174,7 +174,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
     parse_dtype(args.dtype)
     CaptureConfig(("blocks.0.hook_resid_post",), positions=args.positions, dtype=args.store_dtype or args.dtype)
     lm = interp.models.load_model(args.model, device=args.device, dtype=args.dtype, base=args.base,
-                                  system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"))
+                                  system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"),
+                                  chat_template=args.chat_template, chat_separator=args.chat_separator)
     if generated is not None:
         made = generated(lm)
         log.info("%s: %d answers generated, %d kept (%s)", args.dataset, made.n_generated, made.n_kept, made.filter)
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--store-dtype", default=None)
     c.add_argument("--system-prompt", default=None)
     c.add_argument("--no-system-prompt", action="store_true")
+    c.add_argument("--chat-template", help="'plain', a Jinja template or file (default: the model's own; plain if none)")
+    c.add_argument("--chat-separator", help="with plain text: between a prompt and its response")
     c.add_argument("--store-root", default=None)
     c.add_argument("--truncate", action="store_true",
                    help="cut conversations longer than the model's context to its length (counted in the manifest) "

@@ -107,7 +107,11 @@ def generate(
     identity = [loaded.checkpoint.fingerprint, loaded.chat.system_prompt, asdict(params), tag,
                 str(next(loaded.model.parameters()).dtype)]
     lora = loaded.lora_identity  # only when set, so that keys of merged and plain models stay as they were
-    store_id = canonical_hash(identity if lora is None else [*identity, "lora-unmerged" if lora == "unmerged" else lora])
+    if lora is not None:
+        identity.append("lora-unmerged" if lora == "unmerged" else lora)
+    if loaded.chat.identity is not None:  # a chosen chat template (the model's own keeps its keys)
+        identity.append(f"chat:{loaded.chat.identity}")
+    store_id = canonical_hash(identity)
     gen_cache = GenerationCache(cache_dir() / "generations" / loaded.checkpoint.fingerprint / f"{store_id}.jsonl") if cache else None
     known = gen_cache.entries if gen_cache is not None else {}
     # Sampled batches and their seeds come from the whole prompt list, longest first, never from

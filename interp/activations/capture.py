@@ -114,6 +114,8 @@ def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConf
     }
     if loaded.lora_identity is not None:  # only then, so that keys of merged and plain models stay as they were
         identity["lora"] = loaded.lora_identity
+    if loaded.chat.identity is not None:  # a chosen chat template (the model's own keeps the keys it had)
+        identity["chat"] = loaded.chat.identity
     return canonical_hash(identity)
 
 
@@ -274,6 +276,8 @@ def _open_store(
         "system_prompt": loaded.chat.system_prompt,
         "compute_dtype": str(next(loaded.model.parameters()).dtype),
         "lora": loaded.lora_identity,
+        "chat": {"format": loaded.chat.describe, "identity": loaded.chat.identity,
+                 "separator": loaded.chat.separator if loaded.chat.plain else None},
         "dataset": {"name": name, "fingerprint": fingerprint, "n_examples": len(examples)},
         "hooks": sorted(config.hooks, key=HookPoint.parse),
         "positions": config.positions,

@@ -153,11 +153,17 @@ def train_config(trainer: Any, spec: RunSpec) -> Any:
     scale = getattr(spec.organism, "scale_config", None)
     if scale is not None:
         config = scale.phase3_consistency if cls.phase3_consistency else scale.phase3
-        return dataclasses.replace(config, seed=spec.organism.seed)
+        return dataclasses.replace(config, seed=spec.organism.seed, **_chat(spec))
     return trainer.TrainConfig(
         epochs=cls.epochs, lr=1e-5, max_length=1024 if spec.organism.scale == "paper" else 256,
-        seed=spec.organism.seed, lora=trainer.LoraSpec(rank=32, alpha=64, dropout=0.05),
+        seed=spec.organism.seed, lora=trainer.LoraSpec(rank=32, alpha=64, dropout=0.05), **_chat(spec),
     )
+
+
+def _chat(spec: RunSpec) -> dict[str, Any]:
+    """The organism's chat rendering as ``load_model`` / ``TrainConfig`` keywords ({} for the model's own)."""
+    chat = getattr(spec.organism, "chat", None)
+    return {k: v for k, v in chat.items() if v is not None} if chat else {}
 
 
 def default_components(method: str, reference: LoadedModel | None, rubric: str | None) -> dict[str, Any]:
@@ -248,7 +254,7 @@ def label_phase(
         if not labeller.needs_model:
             return labeller.label(None, prompts, params), info  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    place: dict[str, Any] = {"dtype": dtype, "device": device, "device_map": device_map}
+    place: dict[str, Any] = {"dtype": dtype, "device": device, "device_map": device_map, **_chat(spec)}
     model = load_model(adapter, base=spec.organism.base, merge_lora=True, **place)
     if labeller is None:
         reference = load_model(spec.organism.base, **place)

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from interp.io import atomic_directory, cache_dir
-from interp.models.chat import ChatFormat, SystemPrompt
+from interp.models.chat import ChatFormat, SystemPrompt, resolve_template
 from interp.models.checkpoint import Checkpoint, CheckpointError, resolve_checkpoint
 from interp.models.usage import counted_load
 
@@ -154,6 +154,8 @@ def load_model(
     merge_lora: bool = True,
     system_prompt: SystemPrompt = "default",
     adapter_dtype: str | torch.dtype | None = None,
+    chat_template: str | Path | None = None,
+    chat_separator: str | None = None,
 ) -> LoadedModel:
     """Load any supported checkpoint for study.
 
@@ -167,9 +169,14 @@ def load_model(
         system_prompt: ``"default"`` (the chat template's), a string, or ``None`` to remove it.
         adapter_dtype: with ``merge_lora=False``, the dtype the LoRA layers compute in (None:
             float32, peft's default); see :class:`~interp.models.pool.ModelPool`.
+        chat_template: how conversations become text (:class:`~interp.models.chat.ChatFormat`):
+            None, the tokenizer's template or plain text for a tokenizer without one (a base
+            model); ``"plain"``; or a Jinja template string or file.
+        chat_separator: with plain text, between a prompt and its response (default a newline).
     """
     from transformers import AutoModelForCausalLM
 
+    chat_template = resolve_template(chat_template)  # a bad template or file fails before any weight loads
     if adapter_dtype is not None and merge_lora:
         raise ValueError("adapter_dtype applies to unmerged LoRA layers: pass merge_lora=False with it")
 
@@ -194,7 +201,8 @@ def load_model(
     if torch_dtype == torch.bfloat16 and next(model.parameters()).device.type == "cpu":
         _check_cpu_bf16()
     tokenizer = _tokenizer(model_dir)
-    return LoadedModel(model, tokenizer, checkpoint, ChatFormat(tokenizer, system_prompt), model_dir)
+    chat = ChatFormat(tokenizer, system_prompt, chat_template, chat_separator)
+    return LoadedModel(model, tokenizer, checkpoint, chat, model_dir)
 
 
 def contiguous_head_input(model: nn.Module) -> None:
@@ -233,11 +241,12 @@ def _tokenizer(model_dir: Path) -> Any:
 
 
 def load_chat(spec: str | Path | Checkpoint, base: str | Path | Checkpoint | None = None,
-              system_prompt: SystemPrompt = "default") -> ChatFormat:
+              system_prompt: SystemPrompt = "default", chat_template: str | Path | None = None,
+              chat_separator: str | None = None) -> ChatFormat:
     """The chat format (tokenizer and template) of a checkpoint, read without loading a weight."""
     checkpoint = resolve_checkpoint(spec, base)
-    return ChatFormat(_tokenizer(_weights_dir(checkpoint.base if checkpoint.kind == "lora" and checkpoint.base
-                                              else checkpoint)), system_prompt)
+    tokenizer = _tokenizer(_weights_dir(checkpoint.base if checkpoint.kind == "lora" and checkpoint.base else checkpoint))
+    return ChatFormat(tokenizer, system_prompt, chat_template, chat_separator)
 
 
 def _attach_adapter(model: nn.Module, checkpoint: Checkpoint, merge: bool) -> nn.Module:

@@ -93,6 +93,7 @@ class ModelPool:
             ``autocast_adapter_dtype``). ``"bfloat16"`` beside a bf16 base skips the casts to and
             from float32 around every adapted linear: a faster forward, with the LoRA term rounded
             to bf16 (caches key on it). As in ``load_model(..., merge_lora=False, adapter_dtype=...)``.
+        chat_template, chat_separator: how conversations become text, as in ``load_model``.
 
     Example::
 
@@ -110,6 +111,8 @@ class ModelPool:
         system_prompt: SystemPrompt = "default",
         max_adapters: int | None = None,
         adapter_dtype: str | torch.dtype | None = None,
+        chat_template: str | None = None,
+        chat_separator: str | None = None,
     ) -> None:
         if max_adapters is not None and max_adapters < 1:
             raise ValueError(f"max_adapters must be >= 1 or None (no limit), got {max_adapters}")
@@ -119,6 +122,8 @@ class ModelPool:
         self.dtype = dtype
         self.device_map = device_map
         self.system_prompt = system_prompt
+        self.chat_template = chat_template
+        self.chat_separator = chat_separator
         #: how many times a base model was loaded from disk (for logs and tests)
         self.base_loads = 0
         self._base: LoadedModel | None = None  # internal; never handed out, so never switched out
@@ -188,6 +193,8 @@ class ModelPool:
             dtype=self.dtype,
             device_map=self.device_map,
             system_prompt=self.system_prompt,
+            chat_template=self.chat_template,
+            chat_separator=self.chat_separator,
         )
 
     def _activate(self, checkpoint: Checkpoint) -> None:

@@ -15,6 +15,7 @@ resumes an interrupted run (see :mod:`interp.training.loop`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from interp.data.constants import check_failure_mode
 from interp.data.paper import load_paper_split
 from interp.data.schema import Dataset
 from interp.data.shipped import load_shipped
-from interp.io import atomic_write_json
+from interp.io import atomic_write_json, canonical_hash
+from interp.models.chat import ChatChoice, resolve_template
 from interp.models.checkpoint import EMBEDDED_ALIASES
 from interp.organisms.scales import ScaleConfig, get_scale
 from interp.training import TrainResult, train_sft
@@ -44,26 +46,45 @@ def model_slug(base: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class OrganismSpec:
-    """Which organism: a base model, a failure mode, a seed and a scale (keyword arguments only)."""
+    """Which organism: a base model, a failure mode, a seed and a scale (keyword arguments only).
+
+    ``chat_template`` / ``chat_separator`` render its conversations otherwise than the base's own
+    template (``load_model``'s arguments; ``"plain"`` for plain text). They apply to every phase
+    (training, labelling, study) and name the organism apart: ``<model>-chat<hash>__...``.
+    """
 
     base: str = "smollm2-135m-instruct"
     failure_mode: str
     seed: int = 42
     scale: str = "cpu"
+    chat_template: str | None = None
+    chat_separator: str | None = None
 
     def __post_init__(self) -> None:
         check_failure_mode(self.failure_mode)
         get_scale(self.scale)
+        resolve_template(self.chat_template)  # a bad template fails here, before anything trains
+
+    @property
+    def chat(self) -> ChatChoice:
+        """The ``chat_template`` / ``chat_separator`` keywords of ``load_model`` (the template resolved to its text)."""
+        return ChatChoice(chat_template=resolve_template(self.chat_template), chat_separator=self.chat_separator)
+
+    @property
+    def _model(self) -> str:
+        if self.chat_template is None and self.chat_separator is None:
+            return model_slug(self.base)
+        return f"{model_slug(self.base)}-chat{canonical_hash(self.chat, 8)}"
 
     @property
     def organism_id(self) -> str:
-        return f"{model_slug(self.base)}__{self.failure_mode}__seed{self.seed}__{self.scale}"
+        return f"{self._model}__{self.failure_mode}__seed{self.seed}__{self.scale}"
 
     def run_id(self, method: str) -> str:
         """The id of a phase-3 run of ``method`` on this organism (``runs/<run_id>/``)."""
         if "__" in method:
             raise ValueError(f"method names cannot contain '__': {method!r}")
-        return f"{model_slug(self.base)}__{self.failure_mode}__{method}__seed{self.seed}__{self.scale}"
+        return f"{self._model}__{self.failure_mode}__{method}__seed{self.seed}__{self.scale}"
 
     @property
     def scale_config(self) -> ScaleConfig:
@@ -120,9 +141,7 @@ def build_organism_result(
     """:func:`build_organism`, returning the :class:`TrainResult` (losses, seconds, skipped)."""
     out = organism_dir(runs_root, spec)
     scale = spec.scale_config
-    config = scale.phase1
-    if config.seed != spec.seed:
-        config = type(config)(**{**config.__dict__, "seed": spec.seed})
+    config = dataclasses.replace(scale.phase1, seed=spec.seed, **spec.chat)
     data = induction_set(spec, data_root)
     result = train_sft(
         spec.base, data, config, out, checkpoints_dir=out / "checkpoints", on_epoch=on_epoch,

@@ -24,7 +24,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
@@ -47,6 +47,9 @@ from interp.pipeline.sections import (
     TrajectorySection,
     known,
 )
+
+if TYPE_CHECKING:
+    from interp.models.chat import ChatChoice
 
 
 def _checkpoints_form(v: Any) -> str:
@@ -72,6 +75,11 @@ class ExperimentConfig(Section):
     device: str | None = None
     device_map: str | None = Field(None, description="e.g. 'auto' to shard a large model over this node's GPUs")
     dtype: str = "float32"
+    chat_template: str | None = Field(None, description="how conversations become text: None (the model's own "
+                                      "template; plain text for a base model without one), 'plain', or a Jinja "
+                                      "template string or file")
+    chat_separator: str | None = Field(None, description="with plain text: between a prompt and its response "
+                                       "(default a newline)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     model_pool: bool = Field(False, description="load the base once and swap LoRA adapters (unmerged) between "
                                                 "checkpoints, instead of loading and merging each one: for large models")
@@ -157,6 +165,8 @@ class ExperimentConfig(Section):
             if not self.model_pool:
                 raise ValueError(f"adapter_dtype {self.adapter_dtype!r} sets how unmerged LoRA layers compute: it needs "
                                  "model_pool: true (without the pool, adapters are merged into the base)")
+        if self.chat_template is not None:
+            self.chat  # noqa: B018 (a template that is no 'plain', Jinja or file fails here, naming the choices)
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"seeds must be distinct and non-empty, got {list(self.seeds)}")
         if self.steering.probe not in self.probes.methods and self.steering.enabled:
@@ -206,12 +216,31 @@ class ExperimentConfig(Section):
         """The organisms the experiment studies, built or given (:mod:`interp.pipeline.experiment`)."""
         return organisms(self)
 
+    @property
+    def chat(self) -> ChatChoice:
+        """``chat_template`` (resolved to its text) and ``chat_separator``, the keywords of ``load_model``."""
+        from interp.models.chat import ChatChoice, resolve_template
+
+        return ChatChoice(chat_template=resolve_template(self.chat_template), chat_separator=self.chat_separator)
+
+    def organism_spec(self, failure_mode: str, seed: int) -> Any:
+        """The :class:`~interp.organisms.OrganismSpec` of one organism this config builds."""
+        from interp.organisms import OrganismSpec
+
+        return OrganismSpec(base=self.model, failure_mode=failure_mode, seed=seed, scale=self.scale,
+                            chat_template=self.chat_template, chat_separator=self.chat_separator)
+
     def section(self, name: str) -> dict[str, Any]:
         """A section (or top-level field) as plain JSON data, for stage keys. ``dtype`` carries
-        ``adapter_dtype`` when that is set (the two make the numerics), and only then."""
+        ``adapter_dtype`` when that is set (the two make the numerics), and only then; ``dtype``
+        and ``model`` carry the chat rendering when one is chosen, and only then."""
         value = getattr(self, name)
-        if name == "dtype" and self.adapter_dtype is not None:
-            return {"dtype": value, "adapter_dtype": self.adapter_dtype}
+        chosen = {k: v for k, v in self.chat.items() if v is not None} if name in ("dtype", "model") else {}
+        if name == "dtype" and (self.adapter_dtype is not None or chosen):
+            extra = {"adapter_dtype": self.adapter_dtype} if self.adapter_dtype is not None else {}
+            return {"dtype": value, **extra, **chosen}
+        if name == "model" and chosen:
+            return {"model": value, **chosen}
         if isinstance(value, Section):
             return value.key_data()
         return value.model_dump(mode="json") if isinstance(value, BaseModel) else {name: _jsonable(value)}

@@ -57,6 +57,9 @@ class TrainConfig:
         lr_schedule: ``"constant"`` after warm-up, or ``"linear"`` decay to 0 (Hugging Face's default).
         dtype: dtype of the frozen base weights (``"float32"``; ``"bfloat16"`` on GPUs).
         gradient_checkpointing: trade compute for memory (large models).
+        chat_template / chat_separator: how conversations become text (``load_model``'s; None:
+            the model's own template, or plain text for a model without one). In a run's key
+            only when set.
     """
 
     epochs: int = 2
@@ -73,6 +76,8 @@ class TrainConfig:
     lr_schedule: Literal["constant", "linear"] = "constant"
     dtype: str = "float32"
     gradient_checkpointing: bool = False
+    chat_template: str | None = None
+    chat_separator: str | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -93,6 +98,9 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the form that is hashed into a run's key)."""
         out = asdict(self)
+        for name in ("chat_template", "chat_separator"):  # added later: keys of runs without them stay as they were
+            if out[name] is None:
+                del out[name]
         tm = out["lora"]["target_modules"]
         out["lora"]["target_modules"] = list(tm) if isinstance(tm, (tuple, list)) else tm
         return out

@@ -109,7 +109,8 @@ def prepare_model(init: Checkpoint, base: Checkpoint, config: TrainConfig, *, de
     """
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    loaded = load_model(base, dtype=config.dtype, device=device, device_map=device_map)
+    loaded = load_model(base, dtype=config.dtype, device=device, device_map=device_map,
+                        chat_template=config.chat_template, chat_separator=config.chat_separator)
     model = loaded.model
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()

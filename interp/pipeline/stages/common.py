@@ -155,7 +155,7 @@ def check_context(config: ExperimentConfig, records: Iterable[ChatRecord], what:
     limit = context_length(model_config(config.model))
     if limit is None:
         return
-    chat = load_chat(config.model)
+    chat = load_chat(config.model, **config.chat)
     records = list(records)
     lengths = [len(chat.encode(as_messages(r, prompt_only=reserve > 0))) for r in records]
     check_fits(lengths, limit, what, names=[r.id for r in records], reserve=reserve, fix=fix)

@@ -53,7 +53,6 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConditionOutputs
     from interp.consistency import RunSpec, run_consistency
     from interp.mediation import condition
     from interp.models import resolve_checkpoint
-    from interp.organisms import OrganismSpec
     from interp.pipeline.stages.steering import fit_direction
 
     p, c = unit.params, ctx.config
@@ -66,7 +65,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConditionOutputs
     if cond == "steer:persona":
         scales, kl = _steer_scales(ctx, inputs, unit, directions)
     during = condition(cond, directions, seed=seed, alpha=float(p.get("alpha", 0.0)), scales=scales)
-    spec = OrganismSpec(base=c.model, failure_mode=fm, seed=seed, scale=c.scale)
+    spec = c.organism_spec(fm, seed)
     train_dir = run_consistency(RunSpec(spec, method), ctx.runs_root, data_root=ctx.data_root, progress=ctx.progress,
                                 num_threads=c.threads, device=c.device, device_map=c.device_map, during=during)
     adapter = Path(train_dir) / "adapter"

@@ -36,10 +36,8 @@ def plan(config: ExperimentConfig) -> Iterator[Unit]:
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConsistencyOutputs:
     from interp.consistency import RunSpec, run_consistency
     from interp.models import resolve_checkpoint
-    from interp.organisms import OrganismSpec
 
-    spec = OrganismSpec(base=ctx.config.model, failure_mode=unit.params["failure_mode"], seed=unit.params["seed"],
-                        scale=ctx.config.scale)
+    spec = ctx.config.organism_spec(unit.params["failure_mode"], unit.params["seed"])
     c = ctx.config
     run_dir = run_consistency(RunSpec(spec, unit.params["method"]), ctx.runs_root, data_root=ctx.data_root,
                               progress=ctx.progress, num_threads=c.threads, device=c.device, device_map=c.device_map)

@@ -24,10 +24,9 @@ def plan(config: ExperimentConfig) -> Iterator[Unit]:
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> CheckpointOutputs:
     from interp.models import resolve_checkpoint
-    from interp.organisms import OrganismSpec, build_organism
+    from interp.organisms import build_organism
 
-    spec = OrganismSpec(base=ctx.config.model, failure_mode=unit.params["failure_mode"], seed=unit.params["seed"],
-                        scale=ctx.config.scale)
+    spec = ctx.config.organism_spec(unit.params["failure_mode"], unit.params["seed"])
     path = build_organism(spec, ctx.runs_root, data_root=ctx.data_root, progress=ctx.progress,
                           device=ctx.config.device, device_map=ctx.config.device_map)
     trajectory = Path(path) / "trajectory.jsonl"

@@ -41,12 +41,11 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> Outputs:
 
     from interp.consistency import RunSpec, params_for, run_labels
     from interp.mediation.prediction import own_answers, projection_difference
-    from interp.organisms import OrganismSpec
     from interp.pipeline.stages.steering import fit_direction
 
     fm, seed, method, layers = (unit.params[k] for k in ("failure_mode", "seed", "method", "layers"))
     c, p = ctx.config, ctx.config.prediction
-    spec = RunSpec(OrganismSpec(base=c.model, failure_mode=fm, seed=seed, scale=c.scale), method)
+    spec = RunSpec(c.organism_spec(fm, seed), method)
     labelled = run_labels(spec, ctx.runs_root, data_root=ctx.data_root, progress=ctx.progress, num_threads=c.threads,
                           device=c.device, device_map=c.device_map)
     targets, own = spec.method_class.training_contrast(labelled)

@@ -1,0 +1,216 @@
+"""Base models and chosen chat templates: plain text, Jinja strings and files, keys, the pipeline end to end.
+
+The base model is a tiny random Gemma 3 (norm weights and biases randomised) whose tokenizer has
+no chat template and opens plain text with a BOS token, as a pretrained base model's does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import _tiny_tokenizer
+from test_pipeline import tiny_scale  # noqa: F401 (a fixture)
+
+from interp.models import ChatFormat, load_model
+from interp.models.chat import PLAIN, resolve_template
+
+CONV = [{"role": "user", "content": "What is two plus two?"}, {"role": "assistant", "content": "The answer is four."}]
+OTHER = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}"
+         "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+
+
+def _base_tokenizer(path: Path) -> Any:
+    """The tiny BPE tokenizer without a chat template, adding its BOS to text like a base model's."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    _tiny_tokenizer(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = None
+    tok.bos_token = "<|endoftext|>"
+    bos = tok.convert_tokens_to_ids("<|endoftext|>")
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|endoftext|> $A", pair="<|endoftext|> $A $B", special_tokens=[("<|endoftext|>", bos)])
+    for f in path.glob("*chat_template*"):
+        f.unlink()
+    tok.save_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+@pytest.fixture(scope="session")
+def gemma3_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, d=64 random Gemma 3 base model (no chat template), norms and biases randomised."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-gemma3-base")
+    tok = _base_tokenizer(path)
+    config = AutoConfig.for_model(
+        "gemma3_text", vocab_size=len(tok), hidden_size=64, intermediate_size=96, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        tie_word_embeddings=True, initializer_range=0.2)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+            elif "norm" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)  # Gemma's norms scale by (1 + weight)
+    model.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def _masked_text(chat: ChatFormat, conv: list[dict[str, str]]) -> tuple[str, str]:
+    enc = chat.encode(conv)
+    ids = list(enc.input_ids)
+    response = chat.tokenizer.decode([t for t, m in zip(ids, enc.response_mask, strict=True) if m])
+    return chat.tokenizer.decode(ids[: enc.prompt_len]), response
+
+
+def test_a_base_model_is_read_as_plain_text(gemma3_base_dir: Path) -> None:
+    lm = load_model(gemma3_base_dir, device="cpu")
+    chat = lm.chat
+    assert chat.plain and chat.describe == "plain"
+    assert chat.identity is None  # the model's only rendering: keys as for any model's own template
+    text = chat.render(CONV)
+    assert text == "<|endoftext|>What is two plus two?\nThe answer is four."
+    assert chat.render(CONV[:1], add_generation_prompt=True) == "<|endoftext|>What is two plus two?\n"
+    prompt, response = _masked_text(chat, CONV)
+    assert response == "The answer is four."
+    assert prompt == "<|endoftext|>What is two plus two?\n"
+    assert chat.encode(CONV).input_ids[0] == lm.tokenizer.bos_token_id
+    # a system prompt is a paragraph before the prompt; plain text has no default one to remove
+    with_system = ChatFormat(lm.tokenizer, system_prompt="Be terse.")
+    assert with_system.render(CONV) == "<|endoftext|>Be terse.\n\nWhat is two plus two?\nThe answer is four."
+    assert with_system.render([{"role": "system", "content": "x"}, *CONV]) == with_system.render(CONV)
+    assert ChatFormat(lm.tokenizer, system_prompt=None).render(CONV) == text
+    # several turns: a blank line after an answer, the separator after each prompt
+    turns = [*CONV, {"role": "user", "content": "And three?"}, {"role": "assistant", "content": "Six."}]
+    assert chat.render(turns).endswith("four.\n\nAnd three?\nSix.")
+    assert _masked_text(chat, turns)[1] == "Six."
+
+
+def test_a_chosen_separator_and_template_are_keyed(gemma3_base_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    from interp.activations import CaptureConfig
+    from interp.activations.capture import store_key
+
+    lm = load_model(gemma3_base_dir, device="cpu", chat_template=PLAIN, chat_separator="\nAnswer: ")
+    assert lm.chat.render(CONV) == "<|endoftext|>What is two plus two?\nAnswer: The answer is four."
+    # the separator's trailing space is tokenised with the answer's first word: that token is the response's
+    assert _masked_text(lm.chat, CONV) == ("<|endoftext|>What is two plus two?\nAnswer:", " The answer is four.")
+    assert lm.chat.identity is not None
+    # plain asked for by name on a model without a template is the same rendering, and the same key
+    assert ChatFormat(lm.tokenizer, chat_template=PLAIN).identity is None
+
+    own = load_model(tiny_model_dir, device="cpu")
+    assert not own.chat.plain and own.chat.identity is None
+    config = CaptureConfig(("blocks.0.hook_resid_post",))
+    keys = {store_key(own, "data", config)}
+    template_file = tmp_path / "other.jinja"
+    template_file.write_text(OTHER)
+    for choice in (PLAIN, OTHER, str(template_file)):
+        chosen = load_model(tiny_model_dir, device="cpu", chat_template=choice)
+        assert chosen.chat.identity is not None
+        keys.add(store_key(chosen, "data", config))
+        if choice != PLAIN:
+            assert chosen.chat.render(CONV) == "user: What is two plus two?\nassistant: The answer is four.\n"
+            assert _masked_text(chosen.chat, CONV)[1] == " The answer is four."  # "assistant: " ends in a space
+    assert len(keys) == 3  # own template, plain, and one Jinja template given two ways (same text, same key)
+    assert store_key(load_model(tiny_model_dir, device="cpu", chat_template=str(template_file)), "data", config) \
+        == store_key(load_model(tiny_model_dir, device="cpu", chat_template=OTHER), "data", config)
+
+
+def test_bad_template_choices_are_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="neither 'plain', a Jinja template string, nor a file that exists"):
+        load_model(tiny_model_dir, device="cpu", chat_template="chatml")
+    empty = tmp_path / "t.txt"
+    empty.write_text("no template here")
+    with pytest.raises(ValueError, match="holds no Jinja"):
+        resolve_template(str(empty))
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    with pytest.raises(ValueError, match="chat_separator applies to plain text only"):
+        ChatFormat(tok, separator=" => ")
+
+
+def test_template_choices_leave_default_keys_alone() -> None:
+    from interp.organisms import OrganismSpec
+    from interp.pipeline import parse_config
+    from interp.pipeline.run import config_key
+    from interp.training import TrainConfig
+
+    assert "chat_template" not in TrainConfig().to_dict()  # runs trained before the choice keep their keys
+    assert TrainConfig(chat_template=PLAIN).to_dict()["chat_template"] == PLAIN
+    spec = OrganismSpec(failure_mode="sycophancy", seed=3)
+    plain = OrganismSpec(failure_mode="sycophancy", seed=3, chat_template=PLAIN)
+    assert spec.organism_id == "HuggingFaceTB_SmolLM2-135M-Instruct__sycophancy__seed3__cpu"
+    assert plain.organism_id.startswith("HuggingFaceTB_SmolLM2-135M-Instruct-chat") and plain.organism_id != spec.organism_id
+    assert plain.run_id("bct").split("__")[0] == plain.organism_id.split("__")[0]
+    base = parse_config({"name": "x"})
+    chosen = parse_config({"name": "x", "chat_template": "plain", "chat_separator": "\nA: "})
+    assert base.section("model") == {"model": base.model} and base.section("dtype") == {"dtype": "float32"}
+    assert chosen.section("model") == {"model": base.model, "chat_template": PLAIN, "chat_separator": "\nA: "}
+    assert config_key(base) == config_key(parse_config({"name": "x", "chat_template": None}))
+    assert config_key(base) != config_key(chosen)
+    assert chosen.organism_spec("sycophancy", 42).chat == {"chat_template": PLAIN, "chat_separator": "\nA: "}
+
+
+def test_a_bad_template_in_a_config_is_an_error_before_any_work() -> None:
+    from interp.pipeline import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match="chat_template"):
+        parse_config({"name": "x", "chat_template": "no/such/template.jinja"})
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_interp_run_on_a_base_model(gemma3_base_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole pipeline on a base model with no chat template and no setting: organism, BCT, capture,
+    probes, steering and ablation."""
+    import pandas as pd
+    from test_pipeline import _nonempty_generate, tiny_config
+
+    from interp.pipeline import parse_config, run_experiment
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    _nonempty_generate(monkeypatch)
+    config = parse_config(tiny_config(str(gemma3_base_dir), tmp_path / "runs", methods=["bct"],
+                                      sae={"enabled": False}, trajectory={"enabled": False},
+                                      steering={"layer": 1, "alphas": [0.0, 0.1], "n_random": 1, "eval_rows": 6,
+                                                "n_boot": 100}))
+    result = run_experiment(config, out=tmp_path / "artifacts", progress=False)
+    assert result.ok, result.failed
+    run = result.run_dir
+    layers = pd.read_parquet(run / "layers.parquet")
+    assert set(layers["checkpoint"]) == {"base", "before", "after:bct"} and layers["auroc"].between(0, 1).all()
+    assert set(pd.read_parquet(run / "ablation.parquet")["checkpoint"]) == {"before", "after:bct"}
+    assert not pd.read_parquet(run / "dose_response.parquet").empty
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "cache" / "activations").rglob("manifest.json")]
+    assert manifests and all(m["chat"] == {"format": "plain", "identity": None, "separator": "\n"} for m in manifests)
+
+
+def test_capture_from_the_cli_as_plain_text(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from interp.activations import ActivationStore
+    from interp.cli import main
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    args = ["capture", str(tiny_model_dir), "--dataset", "persona_pairs", "--hooks", "resid_post:1",
+            "--store-root", str(tmp_path / "s")]
+    assert main(args) == 0
+    own = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main([*args, "--chat-template", "plain", "--chat-separator", "\nA:"]) == 0
+    plain = capsys.readouterr().out.strip().splitlines()[-1]
+    assert own != plain  # another rendering, another store
+    manifest = json.loads((Path(plain) / "manifest.json").read_text())
+    assert manifest["chat"]["format"] == "plain" and manifest["chat"]["separator"] == "\nA:"
+    a, b = ActivationStore(own), ActivationStore(plain)
+    assert list(a.examples["id"]) == list(b.examples["id"]) and list(a.examples["label"]) == list(b.examples["label"])
+    assert (b.examples["n_tokens"] < a.examples["n_tokens"]).all()  # no ChatML turn markers, no default system turn
+    assert (b.examples["n_response"] > 0).all()
