@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from interp.hooks.backends import EXACT_BACKENDS, backend_for
 from interp.hooks.base import Backend
 from interp.io import cache_dir, canonical_hash
 from interp.models.batching import pad_ids
@@ -98,6 +99,8 @@ def generate(
             under interventions are only cached when tagged, so steered and plain never mix.
     """
     backend = model if isinstance(model, Backend) else None
+    if backend is None and getattr(model, "backend", "hf") != "hf":  # a study that runs the model through another backend
+        backend = backend_for(model)
     loaded = backend.loaded if backend is not None else model
     assert isinstance(loaded, LoadedModel)
     if backend is not None and backend._interventions and not tag:
@@ -111,6 +114,8 @@ def generate(
         identity.append("lora-unmerged" if lora == "unmerged" else lora)
     if loaded.chat.identity is not None:  # a chosen chat template (the model's own keeps its keys)
         identity.append(f"chat:{loaded.chat.identity}")
+    if backend is not None and backend.name not in EXACT_BACKENDS:  # one that computes its own forward
+        identity.append(f"backend:{backend.name}")
     store_id = canonical_hash(identity)
     gen_cache = GenerationCache(cache_dir() / "generations" / loaded.checkpoint.fingerprint / f"{store_id}.jsonl") if cache else None
     known = gen_cache.entries if gen_cache is not None else {}

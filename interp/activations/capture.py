@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from interp.activations.examples import Example, as_examples, fit_context
 from interp.activations.positions import POSITION_KINDS, PositionKind, batch_layout
 from interp.activations.store import FORMAT, ActivationStore, StoreError, write_manifest
-from interp.hooks import Backend, HookPoint, make_backend
+from interp.hooks import EXACT_BACKENDS, Backend, HookPoint, backend_for
 from interp.io import cache_dir, canonical_hash, file_sha256
 from interp.models.batching import right_pad
 from interp.models.chat import Encoded
@@ -102,8 +102,9 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConfig) -> str:
-    """The identity of a capture: checkpoint, chat formatting, compute dtype, dataset and config."""
+def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConfig, backend: str = "hf") -> str:
+    """The identity of a capture: checkpoint, chat formatting, compute dtype, dataset and config (and the
+    backend, where it is not one of the exact ones)."""
     identity = {
         "format": FORMAT,
         "checkpoint": loaded.checkpoint.fingerprint,
@@ -116,6 +117,8 @@ def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConf
         identity["lora"] = loaded.lora_identity
     if loaded.chat.identity is not None:  # a chosen chat template (the model's own keeps the keys it had)
         identity["chat"] = loaded.chat.identity
+    if backend not in EXACT_BACKENDS:  # a backend that computes its own forward (TransformerLens's bridge)
+        identity["backend"] = backend
     return canonical_hash(identity)
 
 
@@ -194,12 +197,12 @@ def capture(
     Returns the store (a cache hit returns at once). ``root`` defaults to
     ``$INTERP_CACHE/activations``; the store directory is named by dataset, checkpoint and key.
     """
-    backend = model if isinstance(model, Backend) else make_backend("hf", model)
+    backend = backend_for(model)
     loaded = backend.loaded
     for h in config.hooks:
         HookPoint.parse(h, loaded.n_layers)
     name, fingerprint, examples = as_examples(dataset)
-    key = store_key(loaded, fingerprint, config)
+    key = store_key(loaded, fingerprint, config, backend.name)
     path = Path(root) if root is not None else cache_dir() / "activations"
     path = path / _safe(f"{name}-{loaded.checkpoint.name}-{key}")
     if (path / "manifest.json").is_file():
@@ -222,7 +225,7 @@ def capture(
             raise ValueError(f"{len(silent)} conversations have no response tokens to read at positions="
                              f"{config.positions!r} (first: {silent[:3]}): end each with an assistant turn, or "
                              "capture positions='last_prompt' / 'prompt_mean'.")
-    manifest = _open_store(path, key, loaded, name, fingerprint, examples, encoded, config)
+    manifest = _open_store(path, key, loaded, name, fingerprint, examples, encoded, config, backend.name)
     manifest["truncated"] = n_cut
     store = ActivationStore(path)
     done = store.done_examples()
@@ -246,6 +249,7 @@ def _open_store(
     examples: Sequence[Example],
     encoded: Sequence[Encoded],
     config: CaptureConfig,
+    backend: str = "hf",
 ) -> dict[str, Any]:
     if (path / "manifest.json").is_file():
         return dict(ActivationStore(path).manifest)
@@ -276,6 +280,7 @@ def _open_store(
         "system_prompt": loaded.chat.system_prompt,
         "compute_dtype": str(next(loaded.model.parameters()).dtype),
         "lora": loaded.lora_identity,
+        "backend": backend,
         "chat": {"format": loaded.chat.describe, "identity": loaded.chat.identity,
                  "separator": loaded.chat.separator if loaded.chat.plain else None},
         "dataset": {"name": name, "fingerprint": fingerprint, "n_examples": len(examples)},

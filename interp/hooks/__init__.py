@@ -14,7 +14,14 @@ from interp.hooks.architectures import (
     register_architecture,
     unregister_architecture,
 )
-from interp.hooks.backends import backend_names, make_backend, register_backend, unregister_backend
+from interp.hooks.backends import (
+    EXACT_BACKENDS,
+    backend_for,
+    backend_names,
+    make_backend,
+    register_backend,
+    unregister_backend,
+)
 from interp.hooks.base import Backend, Reducer, RunResult
 from interp.hooks.interventions import (
     AddVector,
@@ -37,6 +44,7 @@ BACKENDS: tuple[str, ...] = backend_names()
 __all__ = [
     "ARCHITECTURES",
     "BACKENDS",
+    "EXACT_BACKENDS",
     "HOOK_KINDS",
     "AddVector",
     "ArchitectureMap",
@@ -51,6 +59,7 @@ __all__ = [
     "all_layers",
     "architecture_of",
     "as_masks",
+    "backend_for",
     "backend_names",
     "directional_ablation",
     "hook_name",

@@ -53,6 +53,25 @@ def make_backend(name: str, loaded: Any) -> Backend:
     return backend
 
 
+EXACT_BACKENDS = ("hf", "nnsight")
+"""Backends that compute a model's own forward (same numbers as Hugging Face): part of no key."""
+
+
+def backend_for(model: Any) -> Backend:
+    """``model`` itself if it is a backend, else the backend a study runs it through: the loaded
+    model's ``backend`` (``"hf"`` unless a config chose another). A backend other than ``hf`` is
+    built once per loaded model and reused (TransformerLens's bridge patches the model it wraps)."""
+    if isinstance(model, Backend):
+        return model
+    name = getattr(model, "backend", "hf")
+    if name == "hf":
+        return make_backend("hf", model)
+    built: dict[str, Backend] = model.__dict__.setdefault("_backends", {})
+    if name not in built:
+        built[name] = make_backend(name, model)
+    return built[name]
+
+
 def _hf(loaded: Any) -> Backend:
     from interp.hooks.hf_backend import HFBackend
 

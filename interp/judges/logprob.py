@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from interp.data.schema import ChatRecord
-from interp.hooks import make_backend
+from interp.hooks import backend_for
 from interp.hooks.base import Backend
 from interp.hooks.hf_backend import HFBackend
 from interp.models.batching import right_pad
@@ -31,11 +31,11 @@ MISALIGNED_FIELD = "misaligned_response"
 
 
 def as_backend(model: LoadedModel | Backend) -> Backend:
-    """``model`` itself if it is a backend, else the plain Hugging Face backend around it."""
+    """``model`` itself if it is a backend, else the backend its study runs it through (``hf`` by default)."""
     if isinstance(model, Backend):
         return model
     if isinstance(model, LoadedModel):
-        return make_backend("hf", model)
+        return backend_for(model)
     raise TypeError(f"expected a LoadedModel or a Backend, got {type(model).__name__}")
 
 

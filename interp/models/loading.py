@@ -41,6 +41,8 @@ class LoadedModel:
     chat: ChatFormat
     #: the directory holding the (base) model's config and weights on disk
     source_dir: Path
+    #: the hook backend a study runs this model through (:func:`interp.hooks.backends.backend_for`)
+    backend: str = "hf"
 
     @property
     def n_layers(self) -> int:

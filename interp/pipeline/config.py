@@ -75,6 +75,8 @@ class ExperimentConfig(Section):
     device: str | None = None
     device_map: str | None = Field(None, description="e.g. 'auto' to shard a large model over this node's GPUs")
     dtype: str = "float32"
+    backend: str = Field("hf", description="the hook backend every stage runs the model through: hf (fastest), "
+                         "nnsight or transformer_lens (or one registered with interp.hooks.register_backend)")
     chat_template: str | None = Field(None, description="how conversations become text: None (the model's own "
                                       "template; plain text for a base model without one), 'plain', or a Jinja "
                                       "template string or file")
@@ -165,6 +167,14 @@ class ExperimentConfig(Section):
             if not self.model_pool:
                 raise ValueError(f"adapter_dtype {self.adapter_dtype!r} sets how unmerged LoRA layers compute: it needs "
                                  "model_pool: true (without the pool, adapters are merged into the base)")
+        if self.backend != "hf":
+            from interp.hooks.backends import backend_names
+
+            if self.backend not in backend_names():
+                raise ValueError(f"backend {self.backend!r} is not registered; choose one of {', '.join(backend_names())}")
+            if self.backend == "transformer_lens" and self.model_pool:
+                raise ValueError("backend transformer_lens wraps each loaded model in its own bridge (which patches the "
+                                 "model); it cannot share the pool's base between adapters: set model_pool: false")
         if self.chat_template is not None:
             self.chat  # noqa: B018 (a template that is no 'plain', Jinja or file fails here, naming the choices)
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
@@ -235,7 +245,9 @@ class ExperimentConfig(Section):
         ``adapter_dtype`` when that is set (the two make the numerics), and only then; ``dtype``
         and ``model`` carry the chat rendering when one is chosen, and only then."""
         value = getattr(self, name)
-        chosen = {k: v for k, v in self.chat.items() if v is not None} if name in ("dtype", "model") else {}
+        chosen: dict[str, Any] = {k: v for k, v in self.chat.items() if v is not None} if name in ("dtype", "model") else {}
+        if name == "dtype" and self.backend not in ("hf", "nnsight"):  # exact backends are part of no key
+            chosen["backend"] = self.backend
         if name == "dtype" and (self.adapter_dtype is not None or chosen):
             extra = {"adapter_dtype": self.adapter_dtype} if self.adapter_dtype is not None else {}
             return {"dtype": value, **extra, **chosen}

@@ -59,13 +59,17 @@ class ModelCache:
                 self._key, self._held = "pool", ModelPool(device=c.device, dtype=c.dtype, device_map=c.device_map,
                                                           max_adapters=c.model_pool_max_adapters,
                                                           adapter_dtype=c.adapter_dtype, **c.chat)
-            return self._held.get(spec, base=base)
+            return self._with_backend(self._held.get(spec, base=base))
         key = spec if base is None else f"{spec} (base {base})"
         if self._key != key:
             self._key, self._held = None, None  # free the last model before loading the next
             self._held = load_model(spec, base=base, device=c.device, dtype=c.dtype, device_map=c.device_map, **c.chat)
             self._key = key
-        return self._held
+        return self._with_backend(self._held)
+
+    def _with_backend(self, loaded: Any) -> Any:
+        loaded.backend = self.config.backend  # what every stage runs it through (interp.hooks.backend_for)
+        return loaded
 
 
 @dataclass

@@ -14,15 +14,14 @@ cannot hide behind the sink.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from interp.hooks import HookPoint
-from interp.hooks.hf_backend import site_module
+from interp.hooks import Backend, PositionMasks, backend_for
 from interp.models.batching import pad_ids
 
 
@@ -55,40 +54,24 @@ def reconstruction_metrics(sae: Any, acts: Tensor) -> dict[str, float]:
     }
 
 
-@contextlib.contextmanager
-def _patched(model: Any, hook: str, fn: Any) -> Iterator[None]:
-    site = site_module(model, HookPoint.parse(hook))
+@dataclass(frozen=True)
+class _Splice:
+    """An intervention replacing the activation at ``hook`` by ``fn`` of it, position 0 (the sink) kept clean."""
 
-    def edit(x: Tensor) -> Tensor:
+    hook: str
+    fn: Callable[[Tensor], Tensor]
+    width: int | None = None
+
+    def apply(self, x: Tensor, masks: PositionMasks | Tensor | None = None) -> Tensor:
         out = x.clone()
-        out[:, 1:] = fn(x[:, 1:])  # position 0 (the sink) stays clean
+        out[:, 1:] = self.fn(x[:, 1:])
         return out
 
-    if site.is_input:
-        def pre_hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if args:
-                return (edit(args[0]), *args[1:]), kwargs
-            kwargs["hidden_states"] = edit(kwargs["hidden_states"])
-            return args, kwargs
 
-        handle = site.module.register_forward_pre_hook(pre_hook, with_kwargs=True)
-    else:
-        def post_hook(module: Any, args: tuple[Any, ...], output: Any) -> Any:
-            if isinstance(output, Tensor):
-                return edit(output)
-            return (edit(output[0]), *output[1:])
-
-        handle = site.module.register_forward_hook(post_hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-def _ce(model: Any, ids: Tensor, mask: Tensor) -> tuple[float, int]:
+def _ce(backend: Backend, ids: Tensor, mask: Tensor) -> tuple[float, int]:
     """Summed next-token CE over real tokens, excluding the prediction made at position 0."""
-    with torch.no_grad():
-        logits = model(input_ids=ids, attention_mask=mask).logits
+    logits = backend.run(ids, mask).logits
+    assert logits is not None
     valid = (mask[:, 2:] * mask[:, 1:-1]).bool()  # predictions made at positions 1..T-2 of real tokens
     logp = torch.log_softmax(logits[:, 1:-1][valid].float(), dim=-1)  # [n_valid, vocab]: no softmax over padding
     nll = -logp.gather(-1, ids[:, 2:][valid].unsqueeze(-1)).squeeze(-1)
@@ -103,8 +86,9 @@ def spliced_lm_loss(
     ``token_ids`` are tokenised sequences (e.g. ``loaded.chat.encode(messages).input_ids``).
     Positions >= 1 are patched; the prediction made at position 0 is not scored.
     """
-    model = loaded.model
-    device = next(model.parameters()).device
+    backend = backend_for(loaded)  # the study's backend (hf unless a config chose another)
+    loaded = backend.loaded
+    device = loaded.device
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
     sae_dtype = next(sae.parameters()).dtype
 
@@ -120,11 +104,11 @@ def spliced_lm_loss(
         chunk = seqs[i : i + batch_size]
         ids, mask = pad_ids(chunk, pad)
         ids, mask = ids.to(device), mask.to(device)
-        s_clean, n = _ce(model, ids, mask)
-        with _patched(model, hook, recon):
-            s_spliced, _ = _ce(model, ids, mask)
-        with _patched(model, hook, torch.zeros_like):
-            s_zero, _ = _ce(model, ids, mask)
+        s_clean, n = _ce(backend, ids, mask)
+        with backend.intervene([_Splice(hook, recon)]):
+            s_spliced, _ = _ce(backend, ids, mask)
+        with backend.intervene([_Splice(hook, torch.zeros_like)]):
+            s_zero, _ = _ce(backend, ids, mask)
         sums["clean"] += s_clean
         sums["spliced"] += s_spliced
         sums["zero_ablated"] += s_zero

@@ -77,7 +77,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConditionOutputs
 def _steer_scales(ctx: Context, inputs: Inputs, unit: Unit, directions: dict[int, Any]) -> tuple[dict[int, float], Any]:
     """The mean residual norm at each layer (the steer's unit, as in the steering stage) and the steer's
     KL on neutral text in the organism; an error when that KL's upper bound passes ``kl_budget``."""
-    from interp.hooks import AddVector, make_backend
+    from interp.hooks import AddVector, backend_for
     from interp.steering import neutral_texts
     from interp.steering.coherence import CoherenceProbe
     from interp.steering.experiments import residual_norm
@@ -85,7 +85,7 @@ def _steer_scales(ctx: Context, inputs: Inputs, unit: Unit, directions: dict[int
     p = unit.params
     lm = load_role(ctx, inputs, "before", p["failure_mode"], p["seed"])
     neutral = neutral_texts(int(p["neutral_rows"]))
-    backend = make_backend("hf", lm)
+    backend = backend_for(lm)
     hooks = {layer: f"blocks.{layer}.hook_resid_post" for layer in directions}
     scales = {layer: residual_norm(backend, hooks[layer], neutral) for layer in directions}
     steer = [AddVector(hooks[layer], v / v.norm() * scales[layer], alpha=float(p["alpha"])) for layer, v in directions.items()]

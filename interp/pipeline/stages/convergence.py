@@ -41,7 +41,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConvergenceOutpu
     import torch
 
     import probes
-    from interp.hooks import make_backend
+    from interp.hooks import backend_for
     from interp.sharpening import convergence_table
     from interp.steering import ablation_effect, neutral_texts
 
@@ -63,7 +63,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> ConvergenceOutpu
             own = _own_ablation(inputs, f"steering/{fm}/s{seed}")
             named = others if own is not None else {"persona": vectors[cid]} | others
             lm = load_role(ctx, inputs, "before", fm, seed)
-            frame = ablation_effect(make_backend("hf", lm), named, fm, records=eval_records(ctx, fm, s.eval_rows),
+            frame = ablation_effect(backend_for(lm), named, fm, records=eval_records(ctx, fm, s.eval_rows),
                                     neutral=neutral, judge=judge_of(ctx, fm),
                                     n_random=0 if own is not None else s.n_random, n_boot=s.n_boot, seed=seed,
                                     label=cid, keep_sink=s.keep_sink)

@@ -102,18 +102,18 @@ def _sharpening(ctx: Context, inputs: Inputs, prefix: str, cond: str, method: st
 
 def _coherence_rows(ctx: Context, inputs: Inputs, fm: str, seed: int, m: str, conds: list[str]) -> dict[str, dict[str, float]]:
     """KL from the organism and perplexity on neutral text of each run (the coherence guard)."""
-    from interp.hooks import make_backend
+    from interp.hooks import backend_for
     from interp.steering import neutral_texts
     from interp.steering.coherence import CoherenceProbe, model_drift
 
     neutral = neutral_texts(ctx.config.steering.neutral_rows)
-    reference = CoherenceProbe(make_backend("hf", load_role(ctx, inputs, "before", fm, seed)), neutral)
+    reference = CoherenceProbe(backend_for(load_role(ctx, inputs, "before", fm, seed)), neutral)
     out = {}
     for c in conds:
         if c.endswith("(mean)"):
             continue
         role = f"after:{m}" if c == "none" else f"after:{m}@{c}"
-        probe = CoherenceProbe(make_backend("hf", load_role(ctx, inputs, role, fm, seed)), neutral)
+        probe = CoherenceProbe(backend_for(load_role(ctx, inputs, role, fm, seed)), neutral)
         d = model_drift(reference, probe, n_boot=ctx.config.steering.n_boot, seed=int(seed))
         out[c] = {"kl": d.kl, "kl_low": d.kl_low, "kl_high": d.kl_high, "ppl": d.ppl, "ppl_before": d.ppl_plain}
     return out

@@ -52,7 +52,7 @@ def plan(config: ExperimentConfig) -> Iterator[Unit]:
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
     import torch
 
-    from interp.hooks import make_backend
+    from interp.hooks import backend_for
     from interp.steering import ablation_effect, dose_response, neutral_texts
 
     fm, seed = unit.params["failure_mode"], unit.params["seed"]
@@ -72,14 +72,14 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> SteeringOutputs:
     vec = torch.as_tensor(direction.vector, dtype=torch.float32)
     steer = {"judge": judge, "n_random": s.n_random, "kl_budget": s.kl_budget, "n_boot": s.n_boot, "seed": seed,
              "records": records, "neutral": neutral}
-    dr = dose_response(make_backend("hf", lm), vec, hook, list(s.alphas), fm, **steer).assign(checkpoint="before", seed=seed)
+    dr = dose_response(backend_for(lm), vec, hook, list(s.alphas), fm, **steer).assign(checkpoint="before", seed=seed)
     if s.induce_in_base:  # induction: the organism's direction added to the base model
-        base = dose_response(make_backend("hf", ctx.load(ctx.config.model)), vec, hook, list(s.alphas), fm, **steer)
+        base = dose_response(backend_for(ctx.load(ctx.config.model)), vec, hook, list(s.alphas), fm, **steer)
         dr = pd.concat([dr, base.assign(checkpoint="base", seed=seed)], ignore_index=True)
     frames = []
     for role in expand_roles(organism, s.ablate_in):
         model = load_role(ctx, inputs, role, fm, seed)
-        frames.append(ablation_effect(make_backend("hf", model), vec, fm, records=records, neutral=neutral, judge=judge,
+        frames.append(ablation_effect(backend_for(model), vec, fm, records=records, neutral=neutral, judge=judge,
                                       n_random=s.n_random, n_boot=s.n_boot, seed=seed, label=role, keep_sink=s.keep_sink))
     tables |= {"dose_response": dr,
                "ablation": pd.concat(frames, ignore_index=True).assign(seed=seed) if frames else pd.DataFrame()}
