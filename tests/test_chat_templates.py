@@ -214,3 +214,37 @@ def test_capture_from_the_cli_as_plain_text(tiny_model_dir: Path, tmp_path: Path
     assert list(a.examples["id"]) == list(b.examples["id"]) and list(a.examples["label"]) == list(b.examples["label"])
     assert (b.examples["n_tokens"] < a.examples["n_tokens"]).all()  # no ChatML turn markers, no default system turn
     assert (b.examples["n_response"] > 0).all()
+
+
+def _without_template(gguf_path: Path, out: Path) -> Path:
+    """A copy of a GGUF file without its chat template: the model as a base model would ship."""
+    import gguf
+    from gguf.scripts.gguf_new_metadata import copy_with_new_metadata
+
+    reader = gguf.GGUFReader(str(gguf_path))
+    writer = gguf.GGUFWriter(str(out), arch=reader.fields["general.architecture"].contents(),
+                             endianess=reader.endianess)
+    copy_with_new_metadata(reader, writer, {}, ["tokenizer.chat_template"])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.real_model
+def test_the_embedded_model_without_its_template_is_studied_as_text(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from interp.activations import CaptureConfig, capture
+    from interp.data import load_contrast_set
+    from interp.models import as_messages, embedded_gguf_path
+    from probes import DiffMeansProbe, auroc
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    lm = load_model(_without_template(embedded_gguf_path(), tmp_path / "smollm2-base.gguf"), device="cpu")
+    assert lm.chat.plain and lm.tokenizer.chat_template is None
+    pairs = load_contrast_set("persona_pairs")
+    first = pairs.records[0]
+    text = lm.chat.render(as_messages(first))
+    assert "<|im_start|>" not in text and text.endswith(first.messages[-1].content)
+    store = capture(lm, pairs, CaptureConfig(("blocks.15.hook_resid_post",), positions="response_mean"), progress=False)
+    x, y = store.load("blocks.15.hook_resid_post").numpy(), store.examples["label"].to_numpy()
+    direction = DiffMeansProbe().fit(x, y).direction_  # in-sample: 5-fold by group it is 0.904 (the note)
+    assert auroc(y, x @ direction) > 0.85
