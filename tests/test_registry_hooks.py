@@ -183,13 +183,16 @@ def _family_model(model_type: str) -> LoadedModel:
     """A 2-layer, d=32 random model of the family, norm weights and every bias randomised."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    extra = {"head_dim": 8} if model_type in ("gemma2", "gemma3_text", "qwen3") else {}
+    extra: dict[str, Any] = {"head_dim": 8} if model_type in ("gemma2", "gemma3_text", "qwen3") else {}
+    if model_type != "gpt_neox":  # GPT-NeoX has no grouped keys (TransformerLens would read the field anyway)
+        extra["num_key_value_heads"] = 2
     config = AutoConfig.for_model(
         model_type, vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
         tie_word_embeddings=False, initializer_range=0.2, **extra)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
+    model.config.architectures = [type(model).__name__]  # as from_pretrained sets it (TransformerLens maps by it)
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -214,8 +217,11 @@ def _plain_hooks(model: nn.Module, arch: ArchitectureMap, ids: Tensor) -> dict[s
             block.register_forward_pre_hook(lambda m, a, kw, k=f"{layer}.resid_pre": keep(k, a[0] if a else kw["hidden_states"]),
                                             with_kwargs=True),
             block.register_forward_hook(lambda m, a, out, k=f"{layer}.resid_post": keep(k, out)),
-            block.get_submodule(arch.attn).register_forward_hook(lambda m, a, out, k=f"{layer}.attn_out": keep(k, out)),
-            block.get_submodule(arch.mlp).register_forward_hook(lambda m, a, out, k=f"{layer}.mlp_out": keep(k, out)),
+            # what attention and the MLP add: their outputs, or the outputs of the norms after them
+            block.get_submodule(arch.attn_post_norm or arch.attn).register_forward_hook(
+                lambda m, a, out, k=f"{layer}.attn_out": keep(k, out)),
+            block.get_submodule(arch.mlp_post_norm or arch.mlp).register_forward_hook(
+                lambda m, a, out, k=f"{layer}.mlp_out": keep(k, out)),
         ]
     try:
         with torch.no_grad():
@@ -255,12 +261,11 @@ def test_each_declared_family_resolves_and_captures_its_residual_stream(model_ty
     for layer in range(2):
         for site in ("resid_pre", "attn_out", "mlp_out", "resid_post"):
             assert torch.equal(a(layer, site), plain[f"{layer}.{site}"]), (model_type, layer, site)
-        # the residual stream adds up, written with the modules each family is known to have
-        block = layers[layer]
+        # the residual stream adds up: attn_out and mlp_out are what each block adds, on every family
         attn_w, mlp_w = a(layer, "attn_out"), a(layer, "mlp_out")
         assert attn_w.abs().max() > 0.05 and mlp_w.abs().max() > 0.05  # nothing here is trivially small
-        if model_type in POST_NORM:
-            attn_w, mlp_w = block.post_attention_layernorm(attn_w), block.post_feedforward_layernorm(mlp_w)
+        if model_type in POST_NORM:  # the sites hold what the norms after attention and the MLP add
+            assert arch.post_norms == ("post_attention_layernorm", "post_feedforward_layernorm")
         mid = a(layer, "resid_pre") + (0 if model_type == "gpt_neox" else attn_w)
         assert (a(layer, "resid_mid") - mid).abs().max() <= 1e-5, (model_type, layer)
         total = a(layer, "resid_pre") + attn_w + mlp_w
@@ -276,13 +281,15 @@ def test_orthogonalisation_edits_the_declared_writers(model_type: str) -> None:
     names = ["blocks.0.hook_resid_pre",  # the token embedding
              *(f"blocks.{layer}.hook_{site}" for layer in range(2) for site in ("attn_out", "mlp_out", "resid_post"))]
     before = make_backend("hf", lm).run(ids, capture=names).activations
+    if model_type in POST_NORM:  # a norm after each writer: no weight edit is the runtime ablation
+        with pytest.raises(ValueError, match="post_attention_layernorm, post_feedforward_layernorm.*Ablate at run time"):
+            orthogonalize_weights(lm, direction)
+        return
     edited = orthogonalize_weights(lm, direction)
     assert f"{ARCHITECTURES[model_type].layers}.1.mlp_out" in edited
     after = make_backend("hf", lm).run(ids, capture=names).activations
     for name in names:
         assert (before[name] @ u).abs().max() > 1e-2, name
-        if name.endswith("resid_post") and model_type in POST_NORM:
-            continue  # a norm after each writer re-scales what it wrote: the stream keeps some of the direction
         assert (after[name] @ u).abs().max() <= 1e-4, (model_type, name)
 
 
@@ -338,3 +345,36 @@ def test_each_family_hands_its_unembedding_a_contiguous_input(model_type: str) -
         got = model(input_ids=ids, logits_to_keep=1).logits[:, -1]
     assert seen == [True]
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_directional_ablation_is_one_edit_on_every_backend(model_type: str, tmp_path: Path) -> None:
+    """Runtime ablation removes the direction from what each block adds (after any post-norm): the three
+    backends give the same logits, and no layer's output carries the direction."""
+    from conftest import _tiny_tokenizer
+    from transformers import AutoTokenizer
+
+    from interp.hooks import directional_ablation
+
+    first = _family_model(model_type).model
+    first.save_pretrained(tmp_path, safe_serialization=True)
+    _tiny_tokenizer(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    v = torch.randn(32, generator=torch.Generator().manual_seed(4))
+    u = v / v.norm()
+    ids = torch.randint(3, 96, (2, 7), generator=torch.Generator().manual_seed(2))
+    names = [f"blocks.{layer}.hook_resid_post" for layer in range(2)]
+    logits, leaks = {}, {}
+    for name in BACKENDS:  # one model per backend: the TL bridge patches its model
+        lm = _family_model(model_type)
+        backend = make_backend(name, LoadedModel(lm.model, tokenizer, None, None, tmp_path))  # type: ignore[arg-type]
+        with backend.intervene(directional_ablation(v, 2)):
+            out = backend.run(ids, capture=names)
+        assert out.logits is not None
+        logits[name] = out.logits
+        leaks[name] = max(float((out.activations[n] @ u).abs().max()) for n in names)
+    plain = make_backend("hf", _family_model(model_type)).run(ids).logits
+    assert plain is not None and (plain - logits["hf"]).abs().max() > 1e-2  # the ablation does something
+    for name in BACKENDS:
+        assert (logits[name] - logits["hf"]).abs().max() <= 1e-4, (model_type, name)
+        assert leaks[name] <= 1e-4, (model_type, name, leaks[name])

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from interp.activations.examples import Example, as_examples, fit_context
 from interp.activations.positions import POSITION_KINDS, PositionKind, batch_layout
 from interp.activations.store import FORMAT, ActivationStore, StoreError, write_manifest
-from interp.hooks import EXACT_BACKENDS, Backend, HookPoint, backend_for
+from interp.hooks import EXACT_BACKENDS, Backend, HookPoint, architecture_of, backend_for
 from interp.io import cache_dir, canonical_hash, file_sha256
 from interp.models.batching import right_pad
 from interp.models.chat import Encoded
@@ -119,6 +119,10 @@ def store_key(loaded: LoadedModel, dataset_fingerprint: str, config: CaptureConf
         identity["chat"] = loaded.chat.identity
     if backend not in EXACT_BACKENDS:  # a backend that computes its own forward (TransformerLens's bridge)
         identity["backend"] = backend
+    arch = architecture_of(loaded.model)
+    if arch is not None and arch.post_norms and any(HookPoint.parse(h).kind in ("attn_out", "mlp_out")
+                                                    for h in config.hooks):
+        identity["sites"] = "after-post-norm"  # attn_out / mlp_out there read the norms' outputs (they once did not)
     return canonical_hash(identity)
 
 

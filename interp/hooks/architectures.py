@@ -38,6 +38,9 @@ class ArchitectureMap:
             residual add): the norm in front of the MLP, or the MLP itself in a post-norm block.
         attn_out_proj: inside ``attn``, the linear layer that writes attention's output.
         mlp_down_proj: inside ``mlp``, the linear layer that writes the MLP's output.
+        attn_post_norm, mlp_post_norm: inside a block, the norm applied to attention's / the MLP's
+            output before the residual add (Gemma 2/3, OLMo 2), or None (pre-norm families). When
+            set, ``attn_out`` / ``mlp_out`` are that norm's output: what is added to the stream.
     """
 
     layers: str = "model.layers"
@@ -46,21 +49,32 @@ class ArchitectureMap:
     mid: str = "post_attention_layernorm"
     attn_out_proj: str = "o_proj"
     mlp_down_proj: str = "down_proj"
+    attn_post_norm: str | None = None
+    mlp_post_norm: str | None = None
+
+    @property
+    def post_norms(self) -> tuple[str, ...]:
+        """The declared post-norms (empty for a pre-norm family)."""
+        return tuple(p for p in (self.attn_post_norm, self.mlp_post_norm) if p is not None)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if value is None and f.name in _OPTIONAL:
+                continue
             if not isinstance(value, str) or not value or any(not p for p in value.split(".")):
                 raise ValueError(f"ArchitectureMap.{f.name} must be a dotted module path like 'model.layers', "
                                  f"got {value!r}")
 
+
+_OPTIONAL = ("attn_post_norm", "mlp_post_norm")
 
 ARCHITECTURES: dict[str, ArchitectureMap] = {}
 """Declared families by ``config.model_type``."""
 
 
 def register_architecture(model_type: str, arch: ArchitectureMap | None = None, *, replace: bool = False,
-                          **fields: str) -> ArchitectureMap:
+                          **fields: str | None) -> ArchitectureMap:
     """Declare where ``model_type``'s modules are: an :class:`ArchitectureMap`, or its fields as keywords
     (the rest keep the Llama defaults). ``replace=True`` overrides an existing declaration."""
     if not isinstance(model_type, str) or not model_type:
@@ -72,7 +86,7 @@ def register_architecture(model_type: str, arch: ArchitectureMap | None = None, 
         unknown = sorted(set(fields) - known)
         if unknown:
             raise TypeError(f"unknown ArchitectureMap fields {unknown}; known: {sorted(known)}")
-        arch = ArchitectureMap(**fields)
+        arch = ArchitectureMap(**fields)  # type: ignore[arg-type]
     if not isinstance(arch, ArchitectureMap):
         raise TypeError(f"arch must be an ArchitectureMap, got {type(arch).__name__}")
     if model_type in ARCHITECTURES and ARCHITECTURES[model_type] != arch and not replace:
@@ -106,13 +120,29 @@ def architecture_of(model: Any) -> ArchitectureMap | None:
 _LLAMA = ArchitectureMap()
 for _family in ("llama", "qwen2", "qwen3", "mistral", "phi3"):
     register_architecture(_family, _LLAMA)
-# Gemma 2/3: a sandwich of norms; the MLP's input norm is pre_feedforward_layernorm.
-register_architecture("gemma2", mid="pre_feedforward_layernorm")
-register_architecture("gemma3_text", mid="pre_feedforward_layernorm")
+# Gemma 2/3: a sandwich of norms; the MLP's input norm is pre_feedforward_layernorm, and a norm follows
+# each of attention and the MLP before its residual add (in Llama, post_attention_layernorm is the
+# pre-MLP norm: the post-norms are declared, never searched for).
+_POST_NORM = ArchitectureMap(attn_post_norm="post_attention_layernorm", mlp_post_norm="post_feedforward_layernorm")
+register_architecture("gemma2", dataclasses.replace(_POST_NORM, mid="pre_feedforward_layernorm"))
+register_architecture("gemma3_text", dataclasses.replace(_POST_NORM, mid="pre_feedforward_layernorm"))
 # OLMo 2: post-norm only; nothing sits in front of the MLP, whose input is resid_mid itself.
-register_architecture("olmo2", mid="mlp")
+register_architecture("olmo2", dataclasses.replace(_POST_NORM, mid="mlp"))
 register_architecture("gpt_neox", layers="gpt_neox.layers", attn="attention", attn_out_proj="dense",
                       mlp_down_proj="dense_4h_to_h")
+
+
+def post_norm(model: Any, layer: nn.Module, part: Literal["attn", "mlp"]) -> tuple[str, nn.Module] | None:
+    """The norm a block applies to attention's or the MLP's output before its residual add, and its
+    path inside the block; None for a pre-norm family (or an unmapped one)."""
+    arch = architecture_of(model)
+    path = None if arch is None else (arch.attn_post_norm if part == "attn" else arch.mlp_post_norm)
+    if path is None:
+        return None
+    mod = _get(layer, path)
+    if mod is None:
+        raise _mapped_error(model, f"{part}_post_norm", path, type(layer).__name__, "has no such norm")
+    return path, mod
 
 
 # ---- the name search for unmapped families (the lists interp used before the maps) ----------------

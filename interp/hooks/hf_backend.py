@@ -3,8 +3,9 @@
 Canonical sites map onto the modules every decoder-only HF architecture has (Llama, Qwen,
 Mistral, Gemma...), found through the family's declared
 :class:`~interp.hooks.architectures.ArchitectureMap`: ``resid_pre`` = input of decoder layer L,
-``resid_post`` = its output, ``attn_out`` / ``mlp_out`` = outputs of its attention and MLP
-modules, ``resid_mid`` = input of the norm in front of the MLP. When no logits are wanted, the forward pass stops right after
+``resid_post`` = its output, ``attn_out`` / ``mlp_out`` = what its attention and MLP add to the
+stream (their modules' outputs, or the outputs of the norms after them in a post-norm family such
+as Gemma 2/3 and OLMo 2), ``resid_mid`` = input of the norm in front of the MLP. When no logits are wanted, the forward pass stops right after
 the deepest captured hook (the final norm and the unembedding are never computed).
 """
 
@@ -13,13 +14,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from interp.hooks.architectures import block_part, decoder_layers
+from interp.hooks.architectures import block_part, decoder_layers, post_norm
 from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
 from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
@@ -50,12 +51,13 @@ def site_module(model: Any, point: HookPoint) -> SiteModule:
         return SiteModule(prefix, layer, is_input=True)
     if point.kind == "resid_post":
         return SiteModule(prefix, layer, is_input=False)
-    if point.kind == "attn_out":
-        name, mod = block_part(model, layer, "attn")
-        return SiteModule(f"{prefix}.{name}", mod, is_input=False, output_is_tuple_head=True)
-    if point.kind == "mlp_out":
-        name, mod = block_part(model, layer, "mlp")
-        return SiteModule(f"{prefix}.{name}", mod, is_input=False)
+    if point.kind in ("attn_out", "mlp_out"):
+        part: Literal["attn", "mlp"] = "attn" if point.kind == "attn_out" else "mlp"
+        after = post_norm(model, layer, part)  # a post-norm family: what is added is the norm's output
+        if after is not None:
+            return SiteModule(f"{prefix}.{after[0]}", after[1], is_input=False)
+        name, mod = block_part(model, layer, part)
+        return SiteModule(f"{prefix}.{name}", mod, is_input=False, output_is_tuple_head=part == "attn")
     name, mod = block_part(model, layer, "mid")
     return SiteModule(f"{prefix}.{name}", mod, is_input=True)
 

@@ -7,6 +7,10 @@ the same edit as runtime ``directional_ablation`` at every block input and atten
 Tied embeddings are untied first: the unembedding reads the residual stream and must stay as it was.
 The projections are the ones the model family's :class:`~interp.hooks.architectures.ArchitectureMap`
 declares (``attn_out_proj``, ``mlp_down_proj``).
+
+A post-norm family (Gemma 2/3, OLMo 2) is refused: there a norm ``g * x / rms(x)`` stands between
+each writer and the stream, and no weight edit equals the runtime ablation of what it adds (the
+per-token ``rms`` of the edited output differs); runtime ablation is exact on every family.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interp.hooks.architectures import block_part, block_writer, decoder_layers
+from interp.hooks.architectures import architecture_of, block_part, block_writer, decoder_layers
 from interp.hooks.interventions import orthonormal_basis
 from interp.io import atomic_directory, atomic_write_json
 from interp.models.loading import LoadedModel
@@ -43,6 +47,13 @@ def _project_outputs_out(linear: nn.Linear, basis: Tensor) -> None:
 def orthogonalize_weights(loaded: LoadedModel, directions: Tensor) -> list[str]:
     """Edit ``loaded.model`` in place; returns the names of the edited matrices."""
     model: Any = loaded.model
+    arch = architecture_of(model)
+    if arch is not None and arch.post_norms:
+        raise ValueError(
+            f"{type(model).__name__} adds attention's and the MLP's outputs through norms ({', '.join(arch.post_norms)}): "
+            "an elementwise gain and a per-token scale stand between the weights and the residual stream, so no weight "
+            "edit removes a direction the way runtime ablation does. Ablate at run time instead: "
+            "interp.hooks.directional_ablation (exact on every family), or steering.ablate_in in a config.")
     basis = orthonormal_basis(directions).to(loaded.device)
     if basis.shape[1] != loaded.d_model:
         raise ValueError(f"directions have d={basis.shape[1]}, the model has d_model={loaded.d_model}.")
