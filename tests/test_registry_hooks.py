@@ -3,6 +3,7 @@ backend built by name, and the declared architecture maps on tiny random models 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from test_pipeline import tiny_scale  # noqa: F401 (a fixture)
 from torch import Tensor, nn
 
 from interp.hooks import (
@@ -25,7 +27,7 @@ from interp.hooks import (
     unregister_architecture,
     unregister_backend,
 )
-from interp.hooks.architectures import block_part, block_writer, decoder_layers
+from interp.hooks.architectures import block_part, block_writer, decoder_layers, set_architecture
 from interp.hooks.base import Backend
 from interp.hooks.hf_backend import HFBackend
 from interp.models import LoadedModel, load_model
@@ -378,3 +380,66 @@ def test_directional_ablation_is_one_edit_on_every_backend(model_type: str, tmp_
     for name in BACKENDS:
         assert (logits[name] - logits["hf"]).abs().max() <= 1e-4, (model_type, name)
         assert leaks[name] <= 1e-4, (model_type, name, leaks[name])
+
+
+# ---- the map checked at load: sites resolve, fire, and the residual stream adds up ----------------
+
+
+@pytest.mark.parametrize("model_type", [*FAMILIES, "gpt2"])  # gpt2: not mapped, found by the name search
+def test_every_family_passes_the_check_at_load(model_type: str) -> None:
+    from interp.hooks.checks import check_sites
+
+    lm = _family_model(model_type)
+    assert (architecture_of(lm.model) is None) == (model_type == "gpt2")
+    check_sites(lm, range(2))
+
+
+def test_a_wrong_map_is_caught_at_load(tiny_model_dir: Path) -> None:
+    from interp.hooks.checks import ArchitectureError, check_sites
+
+    gemma = _family_model("gemma2")
+    declared = ARCHITECTURES["gemma2"]
+    register_architecture("gemma2", dataclasses.replace(declared, attn_post_norm=None, mlp_post_norm=None), replace=True)
+    try:  # the post-norms forgotten: what the modules output is not what the block adds
+        with pytest.raises(ArchitectureError, match=r"block 0: resid_pre \+ attn_out \+ mlp_out differs from resid_post"
+                                                    r".*attn_post_norm / mlp_post_norm.*register_architecture\('gemma2'"):
+            check_sites(gemma)
+    finally:
+        register_architecture("gemma2", declared, replace=True)
+    qwen = _family_model("qwen3")
+    set_architecture(qwen.model, {"attn": "self_attn.q_norm"})  # exists and runs, but is no residual writer
+    with pytest.raises(ArchitectureError, match=r"self_attn.q_norm \(blocks.0.hook_attn_out\) has width 8"):
+        check_sites(qwen)
+    llama = _family_model("llama")
+    for layer in llama.model.model.layers:
+        layer.spare = nn.Linear(32, 32)
+    set_architecture(llama.model, {"mlp": "spare"})
+    with pytest.raises(ArchitectureError, match=r"model.layers.0.spare \(blocks.0.hook_mlp_out\).* never ran"):
+        check_sites(llama)
+    # load_model checks whatever map it is given, and keeps a right one for that model alone
+    with pytest.raises(ArchitectureError, match="no module for blocks.0.hook_attn_out.*load_model"):
+        load_model(tiny_model_dir, device="cpu", architecture={"attn": "attention"})
+    own = load_model(tiny_model_dir, device="cpu", architecture=ArchitectureMap(mid="post_attention_layernorm"))
+    assert architecture_of(own.model) == ArchitectureMap() and ARCHITECTURES["llama"] is not architecture_of(own.model)
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_a_config_maps_its_model_for_every_unit(tiny_model_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_pipeline import tiny_config
+
+    from interp.pipeline import ConfigError, parse_config, run_experiment
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match="unknown ArchitectureMap fields"):
+        parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", architecture={"attention": "self_attn"}))
+    plain = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs"))
+    wrong = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", architecture={"mlp": "input_layernorm"}))
+    assert "architecture" not in plain.section("model") and wrong.section("model")["architecture"] == {
+        "mlp": "input_layernorm"}
+    result = run_experiment(wrong, out=tmp_path / "artifacts", only=["capture/base"], progress=False)
+    assert "ArchitectureError" in result.failed["capture/base"] and "input_layernorm" in result.failed["capture/base"]
+    assert ARCHITECTURES["llama"] == ArchitectureMap()  # declared for the unit only
+    fine = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="mapped",
+                                    architecture={"mid": "post_attention_layernorm"}))
+    assert run_experiment(fine, out=tmp_path / "artifacts", only=["capture/base"], progress=False).ok

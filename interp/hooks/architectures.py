@@ -16,6 +16,7 @@ load) get defaults, so existing declarations keep working.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,11 +83,7 @@ def register_architecture(model_type: str, arch: ArchitectureMap | None = None, 
     if arch is not None and fields:
         raise TypeError("pass an ArchitectureMap or its fields as keywords, not both")
     if arch is None:
-        known = {f.name for f in dataclasses.fields(ArchitectureMap)}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            raise TypeError(f"unknown ArchitectureMap fields {unknown}; known: {sorted(known)}")
-        arch = ArchitectureMap(**fields)  # type: ignore[arg-type]
+        arch = as_architecture(fields)
     if not isinstance(arch, ArchitectureMap):
         raise TypeError(f"arch must be an ArchitectureMap, got {type(arch).__name__}")
     if model_type in ARCHITECTURES and ARCHITECTURES[model_type] != arch and not replace:
@@ -110,9 +107,35 @@ def model_type_of(model: Any) -> str | None:
 
 
 def architecture_of(model: Any) -> ArchitectureMap | None:
-    """The declared map of ``model``'s family, or None (the name search applies)."""
+    """The map of ``model``: its own (``set_architecture``), else its family's declaration, else None
+    (the name search applies)."""
+    own = getattr(model, OWN_MAP, None)
+    if isinstance(own, ArchitectureMap):
+        return own
     model_type = model_type_of(model)
     return ARCHITECTURES.get(model_type) if model_type is not None else None
+
+
+OWN_MAP = "interp_architecture"
+
+
+def as_architecture(value: ArchitectureMap | Mapping[str, str | None]) -> ArchitectureMap:
+    """An :class:`ArchitectureMap`, or its fields as a mapping (the rest keep the Llama defaults)."""
+    if isinstance(value, ArchitectureMap):
+        return value
+    known = {f.name for f in dataclasses.fields(ArchitectureMap)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise TypeError(f"unknown ArchitectureMap fields {unknown}; known: {sorted(known)}")
+    return ArchitectureMap(**value)  # type: ignore[arg-type]
+
+
+def set_architecture(model: Any, arch: ArchitectureMap | Mapping[str, str | None]) -> ArchitectureMap:
+    """Give one loaded model its own map (a model nobody mapped, or a family mapped otherwise), ahead of
+    its family's declaration; PEFT wrappers around it see it too."""
+    arch = as_architecture(arch)
+    setattr(model, OWN_MAP, arch)
+    return arch
 
 
 # ---- the declared families (checked on tiny random models of each in tests/test_registry_hooks.py) ----

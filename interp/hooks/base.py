@@ -13,14 +13,16 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from interp.hooks.interventions import Intervention, PositionMasks, sink_mask
 from interp.hooks.names import HOOK_KINDS, HookPoint
-from interp.models.loading import LoadedModel
+
+if TYPE_CHECKING:  # a Backend wraps a LoadedModel, which loading checks with a backend
+    from interp.models.loading import LoadedModel
 
 Reducer = Callable[[Tensor], Tensor]
 

@@ -158,6 +158,7 @@ def load_model(
     adapter_dtype: str | torch.dtype | None = None,
     chat_template: str | Path | None = None,
     chat_separator: str | None = None,
+    architecture: Any = None,
 ) -> LoadedModel:
     """Load any supported checkpoint for study.
 
@@ -175,6 +176,10 @@ def load_model(
             None, the tokenizer's template or plain text for a tokenizer without one (a base
             model); ``"plain"``; or a Jinja template string or file.
         chat_separator: with plain text, between a prompt and its response (default a newline).
+        architecture: where this model keeps its modules, an
+            :class:`~interp.hooks.architectures.ArchitectureMap` or its fields as a dict, ahead of
+            its family's declaration (for a model nobody mapped). Whatever the map, the sites are
+            checked once here (:func:`~interp.hooks.checks.check_sites`): a wrong map is an error.
     """
     from transformers import AutoModelForCausalLM
 
@@ -192,6 +197,11 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, **kwargs)
     except OSError as err:
         raise CheckpointError(f"Could not load a model from {model_dir}: {err}") from err
+    from interp.hooks.architectures import set_architecture
+    from interp.hooks.checks import check_sites
+
+    if architecture is not None:
+        set_architecture(model, architecture)
     if checkpoint.kind == "lora":
         model = _attach_adapter(model, checkpoint, merge_lora)
         if adapter_dtype is not None:
@@ -204,7 +214,9 @@ def load_model(
         _check_cpu_bf16()
     tokenizer = _tokenizer(model_dir)
     chat = ChatFormat(tokenizer, system_prompt, chat_template, chat_separator)
-    return LoadedModel(model, tokenizer, checkpoint, chat, model_dir)
+    loaded = LoadedModel(model, tokenizer, checkpoint, chat, model_dir)
+    check_sites(loaded)  # a model whose map is wrong fails here, naming the module and the fix
+    return loaded
 
 
 def contiguous_head_input(model: nn.Module) -> None:

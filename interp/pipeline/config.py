@@ -77,6 +77,10 @@ class ExperimentConfig(Section):
     dtype: str = "float32"
     backend: str = Field("hf", description="the hook backend every stage runs the model through: hf (fastest), "
                          "nnsight or transformer_lens (or one registered with interp.hooks.register_backend)")
+    architecture: dict[str, str | None] | None = Field(None, description="where the model keeps its modules, for a "
+                                                       "family nobody mapped (interp.hooks.ArchitectureMap fields: "
+                                                       "layers, attn, mlp, mid, attn_out_proj, mlp_down_proj, "
+                                                       "attn_post_norm, mlp_post_norm)")
     chat_template: str | None = Field(None, description="how conversations become text: None (the model's own "
                                       "template; plain text for a base model without one), 'plain', or a Jinja "
                                       "template string or file")
@@ -175,6 +179,13 @@ class ExperimentConfig(Section):
             if self.backend == "transformer_lens" and self.model_pool:
                 raise ValueError("backend transformer_lens wraps each loaded model in its own bridge (which patches the "
                                  "model); it cannot share the pool's base between adapters: set model_pool: false")
+        if self.architecture is not None:
+            from interp.hooks.architectures import as_architecture
+
+            try:
+                as_architecture(self.architecture)  # unknown fields and bad paths fail here
+            except TypeError as err:
+                raise ValueError(f"architecture: {err}") from None
         if self.chat_template is not None:
             self.chat  # noqa: B018 (a template that is no 'plain', Jinja or file fails here, naming the choices)
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
@@ -251,6 +262,8 @@ class ExperimentConfig(Section):
         if name == "dtype" and (self.adapter_dtype is not None or chosen):
             extra = {"adapter_dtype": self.adapter_dtype} if self.adapter_dtype is not None else {}
             return {"dtype": value, **extra, **chosen}
+        if name == "model" and self.architecture is not None:
+            chosen["architecture"] = dict(sorted(self.architecture.items()))
         if name == "model" and chosen:
             return {"model": value, **chosen}
         if isinstance(value, Section):

@@ -9,6 +9,7 @@ atomically), and the long stages (training, activation capture) resume inside th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -220,7 +221,7 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Fi
     for stale in final.parent.glob(f".{key}.*.tmp"):  # scratch of an attempt that was killed
         shutil.rmtree(stale, ignore_errors=True)
     t0, before = time.perf_counter(), usage.snapshot()
-    with atomic_directory(final) as tmp:
+    with atomic_directory(final) as tmp, declared_architecture(ctx.config):
         outputs = spec.run(unit, ctx, Inputs(ctx, dep_outputs), tmp)
         used = (usage.snapshot() - before).as_dict()
         for name in outputs.tables:
@@ -232,6 +233,28 @@ def execute(unit: Unit, ctx: Context, dep_outputs: Mapping[str, Finished]) -> Fi
         atomic_write_json(tmp / "outputs.json", result.to_json())
     log.info("%s done in %.1f s", unit.id, result.seconds)
     return result
+
+
+@contextlib.contextmanager
+def declared_architecture(config: ExperimentConfig) -> Iterator[None]:
+    """The config's ``architecture`` declared for its model's family while a unit runs (in whichever
+    process runs it), what was declared before restored after."""
+    if config.architecture is None:
+        yield
+        return
+    from interp.hooks.architectures import ARCHITECTURES, as_architecture, register_architecture
+    from interp.models.loading import model_config
+
+    model_type = model_config(config.model).model_type
+    previous = ARCHITECTURES.get(model_type)
+    register_architecture(model_type, as_architecture(config.architecture), replace=True)
+    try:
+        yield
+    finally:
+        if previous is None:
+            ARCHITECTURES.pop(model_type, None)
+        else:
+            ARCHITECTURES[model_type] = previous
 
 
 def unit_dir(record: Finished, ctx: Context) -> Path:

@@ -58,7 +58,8 @@ def run_directory(config: ExperimentConfig, out: str | Path = "artifacts") -> Pa
 NOT_IN_CONFIG_KEY = ("name", "threads", "dashboard", "device", "device_map", "model_pool", "model_pool_max_adapters",
                      "backend")
 #: sections and fields added after run directories were claimed: left out of the key while at their defaults
-SECTIONS_ADDED_LATER = ("mediation", "prediction", "mechanism", "adapter_dtype", "chat_template", "chat_separator")
+SECTIONS_ADDED_LATER = ("mediation", "prediction", "mechanism", "adapter_dtype", "chat_template", "chat_separator",
+                        "architecture")
 
 
 def config_key(config: ExperimentConfig | Mapping[str, Any]) -> str:
