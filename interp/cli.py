@@ -172,7 +172,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if data is not None:
         check_contrast(data)
     parse_dtype(args.dtype)
-    CaptureConfig(("blocks.0.hook_resid_post",), positions=args.positions, dtype=args.store_dtype or args.dtype)
+    CaptureConfig(("blocks.0.hook_resid_post",), positions=args.positions, dtype=args.store_dtype or args.dtype,
+                  documents=args.documents)
     lm = interp.models.load_model(args.model, device=args.device, dtype=args.dtype, base=args.base,
                                   system_prompt=None if args.no_system_prompt else (args.system_prompt or "default"),
                                   chat_template=args.chat_template, chat_separator=args.chat_separator)
@@ -182,7 +183,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
         data = made.dataset
     assert data is not None
     config = CaptureConfig(tuple(parse_hooks(args.hooks, lm.n_layers)), positions=args.positions,
-                           batch_size=args.batch_size, dtype=args.store_dtype or args.dtype, truncate=args.truncate)
+                           batch_size=args.batch_size, dtype=args.store_dtype or args.dtype, truncate=args.truncate,
+                           documents=args.documents)
     store = capture(lm, data, config, root=args.store_root)
     print(store.path)
     return 0
@@ -272,9 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("capture", help="capture activations into the store")
     c.add_argument("model")
     c.add_argument("--base", default=None, help="base model of a LoRA adapter")
-    c.add_argument("--dataset", required=True, help="a shipped contrast set, a file (JSONL, YAML questions), a "
-                                                    "persona-vectors trait file or own:<failure mode> (both answered "
-                                                    "by the model)")
+    c.add_argument("--dataset", required=True, help="a shipped contrast set, a file (JSONL, YAML questions), a persona-"
+                                                    "vectors trait file or own:<failure mode> (both answered by the model)")
     c.add_argument("--hooks", default="resid_post", help="e.g. resid_post, resid_post:10-20, blocks.3.hook_mlp_out")
     c.add_argument("--positions", default="response_mean")
     c.add_argument("--batch-size", type=int, default=8)
@@ -286,9 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--chat-template", help="'plain', a Jinja template or file (default: the model's own; plain if none)")
     c.add_argument("--chat-separator", help="with plain text: between a prompt and its response")
     c.add_argument("--store-root", default=None)
-    c.add_argument("--truncate", action="store_true",
-                   help="cut conversations longer than the model's context to its length (counted in the manifest) "
-                        "instead of refusing them")
+    c.add_argument("--truncate", action="store_true", help="cut conversations past the model's context (else refused)")
+    c.add_argument("--documents", action="store_true", help="each final turn alone, as plain text (a document)")
     c.set_defaults(func=cmd_capture)
 
     pr = sub.add_parser("predict", help="before training: how far a labels file's targets sit along a checkpoint's "

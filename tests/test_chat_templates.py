@@ -15,7 +15,7 @@ import torch
 from conftest import _tiny_tokenizer
 from test_pipeline import tiny_scale  # noqa: F401 (a fixture)
 
-from interp.models import ChatFormat, load_model
+from interp.models import ChatFormat, as_messages, load_model
 from interp.models.chat import PLAIN, resolve_template
 
 CONV = [{"role": "user", "content": "What is two plus two?"}, {"role": "assistant", "content": "The answer is four."}]
@@ -234,7 +234,7 @@ def test_the_embedded_model_without_its_template_is_studied_as_text(tmp_path: Pa
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from interp.activations import CaptureConfig, capture
     from interp.data import load_contrast_set
-    from interp.models import as_messages, embedded_gguf_path
+    from interp.models import embedded_gguf_path
     from probes import DiffMeansProbe, auroc
 
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
@@ -248,3 +248,31 @@ def test_the_embedded_model_without_its_template_is_studied_as_text(tmp_path: Pa
     x, y = store.load("blocks.15.hook_resid_post").numpy(), store.examples["label"].to_numpy()
     direction = DiffMeansProbe().fit(x, y).direction_  # in-sample: 5-fold by group it is 0.904 (the note)
     assert auroc(y, x @ direction) > 0.85
+
+
+def test_documents_are_captured_as_plain_text_on_any_model(tiny_model_dir: Path, gemma3_base_dir: Path,
+                                                           tmp_path: Path) -> None:
+    from interp.activations import CaptureConfig, capture
+    from interp.data import load_contrast_set
+    from interp.data.schema import Dataset
+
+    docs = load_contrast_set("ai_documents")
+    data = Dataset("docs", docs.records[:8])
+    for model_dir, bos in ((tiny_model_dir, 0), (gemma3_base_dir, 1)):  # a chat model, a base model with a BOS
+        lm = load_model(model_dir, device="cpu")
+        enc = lm.chat.encode_document(as_messages(data.records[0]))
+        text = data.records[0].messages[-1].content
+        assert lm.tokenizer.decode(enc.input_ids[bos:]) == text and enc.prompt_len == bos
+        assert enc.response_mask == (False,) * bos + (True,) * (len(enc) - bos)
+        store = capture(lm, data, CaptureConfig(("blocks.1.hook_resid_post",), documents=True),
+                        root=tmp_path / model_dir.name, progress=False)
+        chat = capture(lm, data, CaptureConfig(("blocks.1.hook_resid_post",)), root=tmp_path / model_dir.name,
+                       progress=False)
+        assert store.path != chat.path  # another text, another key
+        assert (store.examples["n_tokens"] < chat.examples["n_tokens"]).all()
+        assert (store.examples["prompt_len"] == bos).all()
+    with pytest.raises(ValueError, match="documents have no prompt"):
+        CaptureConfig(("blocks.1.hook_resid_post",), positions="last_prompt", documents=True)
+    with pytest.raises(ValueError, match="ends with a user turn"):
+        lm.chat.encode_document(CONV[:1])
+    assert "documents" not in CaptureConfig(("blocks.1.hook_resid_post",)).identity()  # stores before it keep keys

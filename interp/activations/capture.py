@@ -53,6 +53,8 @@ class CaptureConfig:
         max_tokens: refuse conversations longer than this (None: the model's context length).
         truncate: cut conversations longer than the limit to it instead of refusing them (the
             manifest counts them); off by default, since a cut response is another response.
+        documents: capture each example's final assistant turn alone as plain text, on any model
+            (no request, no chat template): a document, all of whose tokens are the response.
     """
 
     hooks: tuple[str, ...]
@@ -63,6 +65,7 @@ class CaptureConfig:
     shard_mb: float = 64.0
     max_tokens: int | None = None
     truncate: bool = False
+    documents: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hooks", tuple(self.hooks))
@@ -74,6 +77,9 @@ class CaptureConfig:
             raise ValueError("CaptureConfig.hooks lists a hook twice.")
         if self.positions not in POSITION_KINDS:
             raise ValueError(f"positions must be one of {POSITION_KINDS}, got {self.positions!r}.")
+        if self.documents and self.positions in ("last_prompt", "prompt_mean"):
+            raise ValueError(f"documents have no prompt: positions {self.positions!r} reads one; use response_mean, "
+                             "response_all or all (the document's tokens)")
         parse_dtype(self.dtype)
         if self.batch_size < 1 or self.shard_mb <= 0:
             raise ValueError("batch_size and shard_mb must be positive.")
@@ -83,8 +89,9 @@ class CaptureConfig:
         d = asdict(self)
         for k in ("batch_size", "shard_mb"):
             d.pop(k)
-        if not self.truncate:  # stores captured before the option existed keep their keys
-            d.pop("truncate")
+        for later in ("truncate", "documents"):  # stores captured before the options existed keep their keys
+            if not d[later]:
+                d.pop(later)
         d["hooks"] = sorted(self.hooks, key=HookPoint.parse)
         return d
 
@@ -222,7 +229,8 @@ def capture(
             if store.complete:
                 log.info("Cache hit: %s", path)
                 return store
-    encoded, n_cut = fit_context([loaded.chat.encode(e.messages) for e in examples], examples, loaded, config)
+    encode = loaded.chat.encode_document if config.documents else loaded.chat.encode
+    encoded, n_cut = fit_context([encode(e.messages) for e in examples], examples, loaded, config)
     if config.positions.startswith("response"):
         silent = [examples[i].id for i, e in enumerate(encoded) if not any(e.response_mask)]
         if silent:

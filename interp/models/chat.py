@@ -117,7 +117,8 @@ class ChatFormat:
         # The rendering is a function of the checkpoint alone with the tokenizer's own template, or with
         # the default plain text of a tokenizer that has none: keys then stay as they were.
         chosen = self.template is not None or (self.plain and (own is not None or self.separator != DEFAULT_SEPARATOR))
-        self._bos = self.plain and _adds_bos(tokenizer)
+        self._text_bos = _adds_bos(tokenizer)  # what the tokenizer opens plain text with
+        self._bos = self.plain and self._text_bos
         self.identity: str | None = None
         if chosen:
             what = f"plain:{self.separator}" if self.plain else f"jinja:{self.template}"
@@ -203,6 +204,16 @@ class ChatFormat:
         mask = tuple(bool(s < end and e > start and e > s) for s, e in offsets)
         prompt_len = next((i for i, (s, e) in enumerate(offsets) if e > len(prompt_text)), len(ids))
         return Encoded(tuple(ids), prompt_len, mask)
+
+    def encode_document(self, messages: Sequence[Message]) -> Encoded:
+        """A conversation's final assistant turn alone, as plain text on any model (no request, no
+        template): a document. Every token is the response, after the BOS the tokenizer opens text with."""
+        if not messages or messages[-1]["role"] != "assistant":
+            role = messages[-1]["role"] if messages else "no"
+            raise ValueError(f"A document is a conversation's final assistant turn; this one ends with a {role} turn.")
+        bos = [int(self.tokenizer.bos_token_id)] if self._text_bos else []
+        ids = bos + list(self._tokenize(messages[-1]["content"])["input_ids"])
+        return Encoded(tuple(ids), len(bos), (False,) * len(bos) + (True,) * (len(ids) - len(bos)))
 
     def _tokenize(self, text: str, offsets: bool = False) -> dict[str, Any]:
         out = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=offsets)

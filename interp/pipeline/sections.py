@@ -98,8 +98,10 @@ class CaptureSection(Section):
     batch_size: int = Field(8, ge=1)
     dtype: str = "float32"
     truncate: bool = Field(False, description="cut conversations longer than the model's context (else refused)")
+    documents: bool = Field(False, description="capture each example's final turn alone as plain text (a document: "
+                                               "no request, no chat template), e.g. contrast: ai_documents")
 
-    added_later: ClassVar[frozenset[str]] = frozenset({"truncate"})
+    added_later: ClassVar[frozenset[str]] = frozenset({"truncate", "documents"})
 
     @field_validator("contrast")
     @classmethod

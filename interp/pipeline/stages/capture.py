@@ -17,7 +17,7 @@ from interp.pipeline.stages.common import (
     check_context,
     checkpoints,
     contrast,
-    hooks,
+    contrast_capture,
     load_role,
     n_layers,
 )
@@ -30,13 +30,10 @@ def plan(config: ExperimentConfig) -> Iterator[Unit]:
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> StoreOutputs:
-    from interp.activations import CaptureConfig, capture
+    from interp.activations import capture
 
     lm = load_role(ctx, inputs, unit.params["role"], unit.params.get("failure_mode"), unit.params.get("seed"))
-    c = ctx.config.capture
-    store = capture(lm, contrast(ctx), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)), positions=c.positions,
-                                                            batch_size=c.batch_size, dtype=c.dtype,
-                                                            truncate=c.truncate))
+    store = capture(lm, contrast(ctx), contrast_capture(ctx.config, lm.n_layers))
     return StoreOutputs(store=str(store.path), store_key=store.manifest["key"], checkpoint=lm.checkpoint.describe(),
                         n_layers=lm.n_layers)
 

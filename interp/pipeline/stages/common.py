@@ -168,6 +168,16 @@ def hooks(config: ExperimentConfig, n_layers: int) -> list[str]:
     return parse_hooks(config.capture.hooks, n_layers)
 
 
+def contrast_capture(config: ExperimentConfig, n_layers: int) -> Any:
+    """The :class:`~interp.activations.CaptureConfig` of the contrast set's captures (the capture stage's and
+    the trajectory's, one key)."""
+    from interp.activations import CaptureConfig
+
+    c = config.capture
+    return CaptureConfig(tuple(hooks(config, n_layers)), positions=c.positions, batch_size=c.batch_size, dtype=c.dtype,
+                         truncate=c.truncate, documents=c.documents)
+
+
 def contrast(where: Context | ExperimentConfig) -> Dataset:
     """The contrast set of ``capture.contrast`` (its first ``capture.max_examples`` rows).
 

@@ -21,8 +21,8 @@ from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_s
 from interp.pipeline.stages.common import (
     CheckpointOutputs,
     contrast,
+    contrast_capture,
     eval_records,
-    hooks,
     organism_of,
     store,
 )
@@ -66,7 +66,7 @@ def saved_epochs(ctx: Context, inputs: Inputs, organism: Organism, method: str) 
 
 
 def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutputs:
-    from interp.activations import CaptureConfig, capture
+    from interp.activations import capture
     from interp.judges import misalignment_rate
     from interp.models import resolve_checkpoint
     from interp.sharpening import trajectory_table
@@ -78,7 +78,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
     for role in ("before", f"after:{m}"):
         made = inputs.get_outputs(organism.producer(role), CheckpointOutputs)
         measured[made.fingerprint] = (f"behaviour/{organism.id(role)}", f"capture/{organism.id(role)}")
-    b, c, t = ctx.config.behaviour, ctx.config.capture, ctx.config.trajectory
+    b, t = ctx.config.behaviour, ctx.config.trajectory
     records = eval_records(ctx, fm, b.eval_rows)
     rows: list[dict[str, Any]] = []
     stores: dict[int, Any] = {}
@@ -96,9 +96,7 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> TrajectoryOutput
         rate = misalignment_rate(lm, fm, judge=judge_of(ctx, fm), records=records, n_boot=b.n_boot, progress=ctx.progress)
         rows.append({k: v for k, v in rate.as_dict().items() if np.isscalar(v)}
                     | {"epoch": epoch, "method": m, "seed": seed, "checkpoint_fingerprint": lm.checkpoint.fingerprint})
-        stores[epoch] = capture(lm, contrast(ctx), CaptureConfig(tuple(hooks(ctx.config, lm.n_layers)),
-                                                                        positions=c.positions, batch_size=c.batch_size,
-                                                                        dtype=c.dtype))
+        stores[epoch] = capture(lm, contrast(ctx), contrast_capture(ctx.config, lm.n_layers))
     traj = trajectory_table(stores, methods=t.probes, meta={str(e): (m, fm) for e, _, _ in epochs}, n_boot=t.n_boot,
                             n_permutations=t.n_permutations, seed=seed)
     return TrajectoryOutputs(write_tables(tmp, behaviour_trajectory=pd.DataFrame(rows), trajectory=traj.assign(seed=seed)),
