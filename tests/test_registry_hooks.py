@@ -181,7 +181,7 @@ POST_NORM = ("gemma2", "gemma3_text", "olmo2")  # attention and MLP outputs pass
 FAMILIES = (*PRE_NORM, *POST_NORM, "gpt_neox")  # GPT-NeoX: parallel attention and MLP
 
 
-def _family_model(model_type: str) -> LoadedModel:
+def _family_model(model_type: str, vocab_size: int = 96) -> LoadedModel:
     """A 2-layer, d=32 random model of the family, norm weights and every bias randomised."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -189,7 +189,7 @@ def _family_model(model_type: str) -> LoadedModel:
     if model_type != "gpt_neox":  # GPT-NeoX has no grouped keys (TransformerLens would read the field anyway)
         extra["num_key_value_heads"] = 2
     config = AutoConfig.for_model(
-        model_type, vocab_size=96, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+        model_type, vocab_size=vocab_size, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2,
         tie_word_embeddings=False, initializer_range=0.2, **extra)
     torch.manual_seed(0)

@@ -343,3 +343,28 @@ def test_mlpct_and_attct_train_their_own_site_and_key(method: str, tiny_model_di
                                 progress=False)
     assert "site" not in json.loads((act.adapter_dir / "interp_train.json").read_text())["extra"]  # ACT's key as before
     assert act.key != result.key
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text", "olmo2",
+                                    "gpt_neox"])
+def test_lora_sft_and_act_train_a_step_in_every_family(family: str, tmp_path: Path) -> None:
+    """A saved random model of the family (randomised norms) takes an SFT and an ACT step on LoRA over
+    all its linear layers (fused projections included), and the adapter loads back, checked, changing the logits."""
+    from conftest import _tiny_tokenizer
+    from test_registry_hooks import _family_model
+    from transformers import AutoTokenizer
+
+    _tiny_tokenizer(tmp_path / "model")
+    vocab = len(AutoTokenizer.from_pretrained(tmp_path / "model"))
+    _family_model(family, vocab_size=vocab).model.save_pretrained(tmp_path / "model", safe_serialization=True)
+    cfg = TrainConfig(epochs=1, lr=1e-2, batch_size=3, max_length=64, max_rows=3,
+                      lora=LoraSpec(rank=4, alpha=8, dropout=0.0, target_modules="all-linear"))
+    sft = train_sft(tmp_path / "model", _records(), cfg, tmp_path / "sft", progress=False)
+    act = train_act(tmp_path / "model", _records(), _records(wrap=" I am sure you agree with me."), cfg,
+                    tmp_path / "act", progress=False, loss_scale=1.0)
+    assert np.isfinite(sft.losses).all() and np.isfinite(act.losses).all() and act.losses[0] > 0
+    ids = torch.randint(5, vocab, (1, 6), generator=torch.Generator().manual_seed(0))
+    base = load_model(tmp_path / "model", device="cpu").model(input_ids=ids).logits
+    for run in (sft, act):
+        tuned = load_model(run.adapter_dir, device="cpu")  # merged, its sites checked at load
+        assert (tuned.model(input_ids=ids).logits - base).abs().max() > 1e-4
