@@ -351,8 +351,8 @@ def test_each_family_hands_its_unembedding_a_contiguous_input(model_type: str) -
 
 @pytest.mark.parametrize("model_type", FAMILIES)
 def test_directional_ablation_is_one_edit_on_every_backend(model_type: str, tmp_path: Path) -> None:
-    """Runtime ablation removes the direction from what each block adds (after any post-norm): the three
-    backends give the same logits, and no layer's output carries the direction."""
+    """Every site reads the same activation on the three backends, and runtime ablation removes the direction
+    from what each block adds (after any post-norm): the same logits, and no layer's output carries it."""
     from conftest import _tiny_tokenizer
     from transformers import AutoTokenizer
 
@@ -366,10 +366,14 @@ def test_directional_ablation_is_one_edit_on_every_backend(model_type: str, tmp_
     u = v / v.norm()
     ids = torch.randint(3, 96, (2, 7), generator=torch.Generator().manual_seed(2))
     names = [f"blocks.{layer}.hook_resid_post" for layer in range(2)]
-    logits, leaks = {}, {}
+    # GPT-NeoX's parallel block has no stream between attention and the MLP (TransformerLens names none)
+    sites = [f"blocks.{layer}.hook_{site}" for layer in range(2) for site in SITES
+             if not (site == "resid_mid" and model_type == "gpt_neox")]
+    logits, leaks, captured = {}, {}, {}
     for name in BACKENDS:  # one model per backend: the TL bridge patches its model
         lm = _family_model(model_type)
         backend = make_backend(name, LoadedModel(lm.model, tokenizer, None, None, tmp_path))  # type: ignore[arg-type]
+        captured[name] = backend.run(ids, capture=sites).activations
         with backend.intervene(directional_ablation(v, 2)):
             out = backend.run(ids, capture=names)
         assert out.logits is not None
@@ -378,6 +382,8 @@ def test_directional_ablation_is_one_edit_on_every_backend(model_type: str, tmp_
     plain = make_backend("hf", _family_model(model_type)).run(ids).logits
     assert plain is not None and (plain - logits["hf"]).abs().max() > 1e-2  # the ablation does something
     for name in BACKENDS:
+        for site in sites:  # every site reads the same activation on every backend
+            assert (captured[name][site] - captured["hf"][site]).abs().max() <= 1e-4, (model_type, name, site)
         assert (logits[name] - logits["hf"]).abs().max() <= 1e-4, (model_type, name)
         assert leaks[name] <= 1e-4, (model_type, name, leaks[name])
 
