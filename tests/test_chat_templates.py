@@ -66,6 +66,71 @@ def gemma3_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _save_gguf(model_dir: Path, out: Path) -> Path:
+    """A Gemma 3 model directory as a float32 GGUF in llama.cpp's layout (tensor names, norms stored as
+    1 + weight, its byte-level BPE as a 'gpt2' vocabulary): the way a base model is often shipped."""
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    c, arch = model.config, gguf.MODEL_ARCH.GEMMA3
+    w = gguf.GGUFWriter(str(out), gguf.MODEL_ARCH_NAMES[arch])
+    w.add_name("tiny-gemma3-base")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_key_length(c.head_dim)
+    w.add_value_length(c.head_dim)
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_rope_freq_base(c.rope_parameters["full_attention"]["rope_theta"])
+    w.add_sliding_window(c.sliding_window)
+    tokens = [t for t, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(tokens)
+    w.add_token_merges([" ".join(m) for m in json.loads(tok.backend_tokenizer.to_str())["model"]["merges"]])
+    special = set(tok.all_special_tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t in tokens])
+    for add, token_id in ((w.add_bos_token_id, tok.bos_token_id), (w.add_eos_token_id, tok.eos_token_id),
+                          (w.add_pad_token_id, tok.pad_token_id), (w.add_unk_token_id, tok.unk_token_id)):
+        add(token_id)
+    w.add_add_bos_token(True)
+    names = gguf.get_tensor_name_map(arch, c.num_hidden_layers)
+    for name, p in model.state_dict().items():
+        if name != "lm_head.weight":  # tied to the embedding
+            data = p.detach().float().numpy()
+            w.add_tensor(names.get_name(name, try_suffixes=(".weight", ".bias")),
+                         data + 1 if name.endswith("norm.weight") else data)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return out
+
+
+def test_a_base_model_loads_from_a_gguf_file_as_from_its_directory(gemma3_base_dir: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from interp.activations import CaptureConfig, capture
+    from interp.data import load_contrast_set
+    from interp.data.schema import Dataset
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    from_dir = load_model(gemma3_base_dir, device="cpu")
+    from_gguf = load_model(_save_gguf(gemma3_base_dir, tmp_path / "tiny-gemma3-base.gguf"), device="cpu")
+    assert from_gguf.checkpoint.kind == "gguf" and from_gguf.model.config.model_type == "gemma3_text"
+    assert from_gguf.chat.plain and from_gguf.chat.identity is None
+    assert from_gguf.chat.encode(CONV) == from_dir.chat.encode(CONV)
+    ids = torch.tensor([from_dir.chat.encode(CONV).input_ids])
+    with torch.no_grad():
+        assert torch.equal(from_gguf.model(input_ids=ids).logits, from_dir.model(input_ids=ids).logits)
+    pairs = Dataset("pairs", load_contrast_set("persona_pairs").records[:8])
+    config = CaptureConfig(("blocks.1.hook_resid_post",))
+    a, b = (capture(lm, pairs, config, root=tmp_path / "stores", progress=False) for lm in (from_dir, from_gguf))
+    assert torch.equal(a.load("blocks.1.hook_resid_post"), b.load("blocks.1.hook_resid_post"))
+
+
 def _masked_text(chat: ChatFormat, conv: list[dict[str, str]]) -> tuple[str, str]:
     enc = chat.encode(conv)
     ids = list(enc.input_ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import logging
 import struct
 from collections.abc import Sequence
@@ -136,6 +137,13 @@ def gguf_to_safetensors(gguf: Path) -> Path:
     with atomic_directory(target) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        # Reload the tokenizer transformers built from the GGUF as it is (tokenizer.json), not through the
+        # family's class, which rebuilds its own pre-tokenizer (a Gemma class splits a byte-level vocabulary
+        # on spaces and loses most of its tokens).
+        config_path = tmp / "tokenizer_config.json"
+        tokenizer_config = json.loads(config_path.read_text())
+        tokenizer_config["tokenizer_class"] = "TokenizersBackend"
+        config_path.write_text(json.dumps(tokenizer_config, indent=2, ensure_ascii=False))
     return target
 
 
