@@ -47,6 +47,18 @@ def _tiny_tokenizer(path: Path) -> None:
     fast.save_pretrained(path)
 
 
+def randomise_norms_and_biases(model: torch.nn.Module, *, norm_centre: float = 1.0, seed: int = 1) -> None:
+    """Norm weights ``centre + N(0, 0.5)`` and every bias ``N(0, 0.3)``, in place: identity norms and zero
+    biases hide bugs (a norm applied twice, or at the wrong site, changes nothing)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+            elif "norm" in name:
+                p.copy_(norm_centre + torch.randn(p.shape, generator=gen) * 0.5)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-layer, d=64 Llama with random weights and a ChatML tokenizer, saved like a hub model."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import _tiny_tokenizer
+from conftest import _tiny_tokenizer, randomise_norms_and_biases
 from test_pipeline import tiny_scale  # noqa: F401 (a fixture)
 
 from interp.models import ChatFormat, as_messages, load_model
@@ -55,13 +55,7 @@ def gemma3_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tie_word_embeddings=True, initializer_range=0.2)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-            elif "norm" in name:
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)  # Gemma's norms scale by (1 + weight)
+    randomise_norms_and_biases(model, norm_centre=0.0)  # Gemma's norms scale by (1 + weight)
     model.save_pretrained(path, safe_serialization=True)
     return path
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import randomise_norms_and_biases
 from test_pipeline import tiny_scale  # noqa: F401 (a fixture)
 from torch import Tensor, nn
 
@@ -195,13 +196,7 @@ def _family_model(model_type: str, vocab_size: int = 96) -> LoadedModel:
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, attn_implementation="eager").eval()
     model.config.architectures = [type(model).__name__]  # as from_pretrained sets it (TransformerLens maps by it)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-            elif "norm" in name:
-                p.copy_(1 + torch.randn(p.shape, generator=gen) * 0.5)
+    randomise_norms_and_biases(model)
     return LoadedModel(model, None, None, None, Path("."))  # type: ignore[arg-type]
 
 
