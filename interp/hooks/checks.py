@@ -16,9 +16,8 @@ import torch
 
 from interp.hooks.architectures import architecture_of, model_type_of
 from interp.hooks.hf_backend import HFBackend, site_module
-from interp.hooks.names import HookPoint
+from interp.hooks.names import HOOK_KINDS, HookPoint
 
-SITES = ("resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post")
 #: relative size of ``resid_post - (resid_pre + attn_out + mlp_out)`` allowed, by compute dtype
 TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}
 LOW_PRECISION_TOLERANCE = 5e-2
@@ -42,7 +41,7 @@ def check_sites(loaded: Any, layers: Iterable[int] | None = None) -> None:
     model = loaded.model
     n = loaded.n_layers
     chosen = sorted(set(layers)) if layers is not None else sorted({0, n - 1})
-    names = [f"blocks.{layer}.hook_{site}" for layer in chosen for site in SITES]
+    names = [f"blocks.{layer}.hook_{site}" for layer in chosen for site in HOOK_KINDS]
     for name in names:
         try:
             site_module(model, HookPoint.parse(name, n))
@@ -66,7 +65,7 @@ def check_sites(loaded: Any, layers: Iterable[int] | None = None) -> None:
     dtype = acts[names[0]].dtype
     tol = TOLERANCE.get(dtype, LOW_PRECISION_TOLERANCE)
     for layer in chosen:
-        a = {site: acts[f"blocks.{layer}.hook_{site}"].double() for site in SITES}
+        a = {site: acts[f"blocks.{layer}.hook_{site}"].double() for site in HOOK_KINDS}
         gap = float((a["resid_post"] - a["resid_pre"] - a["attn_out"] - a["mlp_out"]).norm() / a["resid_post"].norm())
         if gap > tol:
             attn = site_module(model, HookPoint.parse(f"blocks.{layer}.hook_attn_out")).path

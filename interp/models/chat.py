@@ -37,6 +37,11 @@ class ChatChoice(TypedDict):
     chat_separator: str | None
 
 
+def chat_choice(chat_template: str | Path | None, chat_separator: str | None) -> ChatChoice:
+    """The keywords of ``load_model`` for a chosen rendering, the template resolved to its text."""
+    return ChatChoice(chat_template=resolve_template(chat_template), chat_separator=chat_separator)
+
+
 def resolve_template(chat_template: str | Path | None) -> str | None:
     """``None`` (the tokenizer's own, or plain text when it has none), :data:`PLAIN`, or the text of a
     Jinja template given inline or as a file."""

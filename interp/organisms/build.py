@@ -25,7 +25,7 @@ from interp.data.paper import load_paper_split
 from interp.data.schema import Dataset
 from interp.data.shipped import load_shipped
 from interp.io import atomic_write_json, canonical_hash
-from interp.models.chat import ChatChoice, resolve_template
+from interp.models.chat import ChatChoice, chat_choice, resolve_template
 from interp.models.checkpoint import EMBEDDED_ALIASES
 from interp.organisms.scales import ScaleConfig, get_scale
 from interp.training import TrainResult, train_sft
@@ -68,7 +68,7 @@ class OrganismSpec:
     @property
     def chat(self) -> ChatChoice:
         """The ``chat_template`` / ``chat_separator`` keywords of ``load_model`` (the template resolved to its text)."""
-        return ChatChoice(chat_template=resolve_template(self.chat_template), chat_separator=self.chat_separator)
+        return chat_choice(self.chat_template, self.chat_separator)
 
     @property
     def _model(self) -> str:

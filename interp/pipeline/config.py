@@ -240,9 +240,9 @@ class ExperimentConfig(Section):
     @property
     def chat(self) -> ChatChoice:
         """``chat_template`` (resolved to its text) and ``chat_separator``, the keywords of ``load_model``."""
-        from interp.models.chat import ChatChoice, resolve_template
+        from interp.models.chat import chat_choice
 
-        return ChatChoice(chat_template=resolve_template(self.chat_template), chat_separator=self.chat_separator)
+        return chat_choice(self.chat_template, self.chat_separator)
 
     def organism_spec(self, failure_mode: str, seed: int) -> Any:
         """The :class:`~interp.organisms.OrganismSpec` of one organism this config builds."""
@@ -257,8 +257,11 @@ class ExperimentConfig(Section):
         and ``model`` carry the chat rendering when one is chosen, and only then."""
         value = getattr(self, name)
         chosen: dict[str, Any] = {k: v for k, v in self.chat.items() if v is not None} if name in ("dtype", "model") else {}
-        if name == "dtype" and self.backend not in ("hf", "nnsight"):  # exact backends are part of no key
-            chosen["backend"] = self.backend
+        if name == "dtype" and self.backend != "hf":
+            from interp.hooks.backends import EXACT_BACKENDS
+
+            if self.backend not in EXACT_BACKENDS:  # exact backends are part of no key
+                chosen["backend"] = self.backend
         if name == "dtype" and (self.adapter_dtype is not None or chosen):
             extra = {"adapter_dtype": self.adapter_dtype} if self.adapter_dtype is not None else {}
             return {"dtype": value, **extra, **chosen}
