@@ -45,17 +45,33 @@ def test_every_backend_gives_the_tables_of_hf(tiny_model_dir: Path, tmp_path: Pa
         stores = list((run.parents[1] / "cache" / "activations").rglob("manifest.json"))
         assert stores and {json.loads(p.read_text())["backend"] for p in stores} == {backend}
         assert json.loads((run / "manifest.json").read_text())["config"]["backend"] == backend
+    for backend, tol in (("nnsight", 1e-6), ("transformer_lens", 1e-4)):
+        _assert_same_tables(runs["hf"], runs[backend], tol, backend)
+
+
+def _assert_same_tables(want_run: Path, got_run: Path, tol: float, label: str) -> None:
     for name in TABLES:
-        want = _numbers(runs["hf"], name)
-        for backend, tol in (("nnsight", 1e-6), ("transformer_lens", 1e-4)):
-            got = _numbers(runs[backend], name)
-            assert list(got.columns) == list(want.columns) and len(got) == len(want), (backend, name)
-            for col in want.columns:
-                if pd.api.types.is_numeric_dtype(want[col]):
-                    np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=tol, atol=tol,
-                                               err_msg=f"{backend} {name}.{col}")
-                else:
-                    assert list(got[col]) == list(want[col]), (backend, name, col)
+        want, got = _numbers(want_run, name), _numbers(got_run, name)
+        assert list(got.columns) == list(want.columns) and len(got) == len(want), (label, name)
+        for col in want.columns:
+            if pd.api.types.is_numeric_dtype(want[col]):
+                np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=tol, atol=tol,
+                                           err_msg=f"{label} {name}.{col}")
+            else:
+                assert list(got[col]) == list(want[col]), (label, name, col)
+
+
+@pytest.mark.usefixtures("tiny_scale")
+def test_transformer_lens_under_a_model_pool_gives_the_pools_tables(tiny_model_dir: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The bridge patches what it wraps, so it gets each checkpoint on its own, its adapter unmerged as
+    in the pool: the pool's numbers (an adapter merged into the base would give others)."""
+    _nonempty_generate(monkeypatch)
+    runs = {b: _run(tiny_model_dir, tmp_path / b, monkeypatch, backend=b, model_pool=True)
+            for b in ("hf", "transformer_lens")}
+    assert "the pool's base is not shared" in caplog.text
+    _assert_same_tables(runs["hf"], runs["transformer_lens"], 1e-4, "transformer_lens in a pool")
 
 
 def test_the_backend_is_checked_and_keyed_only_where_inexact() -> None:
@@ -67,5 +83,5 @@ def test_the_backend_is_checked_and_keyed_only_where_inexact() -> None:
     assert config_key(base) == config_key(nns) == config_key(tl)  # one run directory shows either
     with pytest.raises(ConfigError, match="backend 'jax' is not registered; choose one of hf, transformer_lens, nnsight"):
         parse_config({"name": "x", "backend": "jax"})
-    with pytest.raises(ConfigError, match="set model_pool: false"):
-        parse_config({"name": "x", "backend": "transformer_lens", "model_pool": True})
+
+

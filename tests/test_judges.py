@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -100,24 +101,61 @@ def test_paired_scores_see_backend_interventions(tiny: LoadedModel) -> None:
     np.testing.assert_allclose(paired_logprob_scores(backend, RECORDS[:3]), plain, atol=1e-6)
 
 
-@pytest.mark.parametrize("positions", ["all", "response", "ablate"])
-def test_shared_prefix_scoring_equals_full_sequences(tiny: LoadedModel, positions: str) -> None:
-    """Prefixes of different lengths (left padding), groups of 1-3 answers, batches that split groups."""
+_ASKS = ["2+2?", "What is the capital of France, and why is it that one?", "hi"]
+_ANSWERS = [["four", "five, surely not four"], ["Paris.", "Lyon", "It is Paris, since the kings lived there"], ["hello"]]
+_CONVS = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+          for q, ans in zip(_ASKS, _ANSWERS, strict=True) for a in ans]
+
+
+def _edits(tiny: LoadedModel, positions: str) -> list[Any]:
     from interp.hooks import directional_ablation
 
-    backend = make_backend("hf", tiny)
-    asks = ["2+2?", "What is the capital of France, and why is it that one?", "hi"]
-    answers = [["four", "five, surely not four"], ["Paris.", "Lyon", "It is Paris, since the kings lived there"], ["hello"]]
-    convs = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, ans in zip(asks, answers, strict=True) for a in ans]
     v = torch.randn(tiny.d_model, generator=torch.Generator().manual_seed(1))
-    ivs = (list(directional_ablation(v, tiny.n_layers)) if positions == "ablate"
-           else [AddVector("blocks.1.hook_resid_post", v, alpha=6.0, positions=positions)])  # type: ignore[arg-type]
+    return (list(directional_ablation(v, tiny.n_layers)) if positions == "ablate"
+            else [AddVector("blocks.1.hook_resid_post", v, alpha=6.0, positions=positions)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend_name", ["hf", "nnsight"])
+@pytest.mark.parametrize("positions", ["all", "response", "ablate"])
+def test_shared_prefix_scoring_equals_full_sequences(tiny: LoadedModel, positions: str, backend_name: str) -> None:
+    """Prefixes of different lengths (left padding), groups of 1-3 answers, batches that split groups."""
+    backend = make_backend(backend_name, tiny)
+    convs = _CONVS
+    ivs = _edits(tiny, positions)
     for batch_size in (2, 16):
         with backend.intervene(ivs):
             full = response_logprobs(backend, convs, batch_size=batch_size, normalize="sum", share_prefixes=False)
             shared = response_logprobs(backend, convs, batch_size=batch_size, normalize="sum", share_prefixes=True)
         np.testing.assert_allclose(shared, full, atol=1e-4)
     assert not np.allclose(full, response_logprobs(backend, convs, normalize="sum"), atol=1e-3)  # the edit mattered
+
+
+@pytest.mark.parametrize("positions", ["all", "ablate"])
+def test_nnsight_scores_equal_hf_scores_in_bf16(tiny_model_dir: Path, positions: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exact backends score through the same two cached forwards, so in bf16 too their numbers are
+    the same (on the embedded model in bf16 a full-sequence forward differs from the cached one by up
+    to a few hundredths of a log-prob, enough to flip a judged decision)."""
+    from interp.hooks.nnsight_backend import NNsightBackend
+    from interp.models import load_model
+
+    calls = []
+    shared = NNsightBackend.run_shared_prefix
+
+    def counted(self: NNsightBackend, *args: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return shared(self, *args, **kw)
+
+    monkeypatch.setattr(NNsightBackend, "run_shared_prefix", counted)
+    low = load_model(tiny_model_dir, device="cpu", dtype="bfloat16")
+    ivs = _edits(low, positions)
+    scores = {}
+    for name in ("hf", "nnsight"):
+        backend = make_backend(name, low)
+        with backend.intervene(ivs):
+            scores[name] = response_logprobs(backend, _CONVS, batch_size=4, normalize="sum")
+    np.testing.assert_array_equal(scores["nnsight"], scores["hf"])
+    assert calls  # through the cached path, not full forwards
 
 
 def test_paired_scores_need_both_answers(tiny: LoadedModel) -> None:

@@ -57,6 +57,11 @@ EXACT_BACKENDS = ("hf", "nnsight")
 """Backends that compute a model's own forward (same numbers as Hugging Face): part of no key."""
 
 
+BRIDGED_BACKENDS = ("transformer_lens",)
+"""Backends that patch the model they wrap: a model pool's shared base is not handed to them (each
+checkpoint is loaded on its own, its adapter unmerged as in the pool)."""
+
+
 def backend_for(model: Any) -> Backend:
     """``model`` itself if it is a backend, else the backend a study runs it through: the loaded
     model's ``backend`` (``"hf"`` unless a config chose another). A backend other than ``hf`` is

@@ -89,6 +89,42 @@ class NNsightBackend(Backend):
                 tracer.stop()
         return RunResult(logits, {k: v for k, v in saved.items()})
 
+    def run_shared_prefix(
+        self,
+        prefix_ids: Tensor,
+        prefix_mask: Tensor,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        prefix_of: Tensor,
+        response_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """As :meth:`interp.hooks.hf_backend.HFBackend.run_shared_prefix`: the prefixes in one traced
+        forward that keeps its KV cache, the continuations in a second one that reads it (the same two
+        forwards as the hf backend, so the same numbers in every dtype)."""
+        by_site = self._interventions_by_site()
+        order = sorted(by_site, key=HookPoint.parse)
+        first_masks = PositionMasks.of_sequences(prefix_mask, torch.zeros_like(prefix_mask, dtype=torch.bool))
+        second_masks = PositionMasks(response=response_mask, sink=torch.zeros_like(attention_mask, dtype=torch.bool))
+        positions = (prefix_mask.long().cumsum(-1) - 1).clamp(min=0)
+        lengths = prefix_mask.long().sum(-1)
+        with torch.no_grad():
+            with self.wrapped.trace({"input_ids": prefix_ids, "attention_mask": prefix_mask, "position_ids": positions,
+                                     "use_cache": True, "logits_to_keep": 1}):
+                for name in order:
+                    self._visit(name, by_site[name], lambda _: first_masks)
+                first = nnsight.save(self.wrapped.output)
+            cache = first.past_key_values
+            cache.batch_select_indices(prefix_of)
+            steps = torch.arange(input_ids.shape[1], device=input_ids.device)
+            with self.wrapped.trace({"input_ids": input_ids,
+                                     "attention_mask": torch.cat([prefix_mask[prefix_of], attention_mask], 1),
+                                     "position_ids": lengths[prefix_of, None] + steps, "past_key_values": cache,
+                                     "use_cache": True}):
+                for name in order:
+                    self._visit(name, by_site[name], lambda _: second_masks)
+                logits = nnsight.save(self.wrapped.output.logits)
+        return first.logits[:, -1], logits
+
     def generate(self, input_ids: Tensor, attention_mask: Tensor, **kwargs: Any) -> Tensor:
         """Hugging Face ``generate`` traced by nnsight, the interventions applied at every step."""
         by_site = self._interventions_by_site()

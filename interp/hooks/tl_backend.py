@@ -36,8 +36,11 @@ class TransformerLensBackend(Backend):
         super().__init__(loaded)
         from transformer_lens.model_bridge import TransformerBridge
 
+        model = loaded.model
+        if hasattr(model, "peft_config"):  # unmerged LoRA: bridge the causal LM inside, its LoRA layers in place
+            model = model.get_base_model()
         self.bridge = TransformerBridge.boot_transformers(
-            str(loaded.source_dir), hf_model=loaded.model, tokenizer=loaded.tokenizer, device=loaded.device,
+            str(loaded.source_dir), hf_model=model, tokenizer=loaded.tokenizer, device=loaded.device,
             dtype=next(loaded.model.parameters()).dtype,
         )
         self.bridge.eval()

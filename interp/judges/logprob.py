@@ -21,7 +21,6 @@ from tqdm.auto import tqdm
 from interp.data.schema import ChatRecord
 from interp.hooks import backend_for
 from interp.hooks.base import Backend
-from interp.hooks.hf_backend import HFBackend
 from interp.models.batching import right_pad
 from interp.models.chat import Encoded
 from interp.models.loading import LoadedModel
@@ -61,10 +60,11 @@ def response_logprobs(
     """Log P(final assistant turn | everything before it), per conversation (mean or sum over its tokens).
 
     Sequences are encoded with the model's :class:`~interp.models.chat.ChatFormat` (the response
-    tokens are its ``response_mask``) and run under the backend's installed interventions. On the
-    Hugging Face backend, conversations that share everything before the response (the two
-    answers of a pair) run their common prefix once with a KV cache (``share_prefixes``; same
-    log-probs to float tolerance); otherwise sequences are sorted by length and right-padded.
+    tokens are its ``response_mask``) and run under the backend's installed interventions. On a
+    backend with ``run_shared_prefix`` (``hf`` and ``nnsight``), conversations that share everything
+    before the response (the two answers of a pair) run their common prefix once with a KV cache
+    (``share_prefixes``; same log-probs to float tolerance, and the same numbers on both backends);
+    otherwise sequences are sorted by length and right-padded.
     """
     if normalize not in ("mean", "sum"):
         raise ValueError(f"normalize must be 'mean' or 'sum', got {normalize!r}")
@@ -85,7 +85,7 @@ def response_logprobs(
     if pad_id is None:
         pad_id = loaded.tokenizer.eos_token_id or 0
     bar = tqdm(total=len(encoded), unit="seq", desc="logprob", disable=not progress or None)
-    if isinstance(backend, HFBackend) and share_prefixes:
+    if share_prefixes and callable(getattr(backend, "run_shared_prefix", None)):
         out = _shared_prefix_logprobs(backend, encoded, int(pad_id), batch_size, normalize, bar)
         bar.close()
         return out
@@ -122,7 +122,7 @@ def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-def _shared_prefix_logprobs(backend: HFBackend, encoded: Sequence[Encoded], pad_id: int, batch_size: int,
+def _shared_prefix_logprobs(backend: Any, encoded: Sequence[Encoded], pad_id: int, batch_size: int,
                             normalize: str, bar: Any) -> np.ndarray:
     """``response_logprobs`` with each distinct prefix (the tokens before the response) run once."""
     starts = [e.response_mask.index(True) for e in encoded]

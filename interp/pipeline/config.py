@@ -176,9 +176,6 @@ class ExperimentConfig(Section):
 
             if self.backend not in backend_names():
                 raise ValueError(f"backend {self.backend!r} is not registered; choose one of {', '.join(backend_names())}")
-            if self.backend == "transformer_lens" and self.model_pool:
-                raise ValueError("backend transformer_lens wraps each loaded model in its own bridge (which patches the "
-                                 "model); it cannot share the pool's base between adapters: set model_pool: false")
         if self.architecture is not None:
             from interp.hooks.architectures import as_architecture
 

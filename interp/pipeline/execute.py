@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from interp.hooks.backends import BRIDGED_BACKENDS
 from interp.io import (
     atomic_directory,
     atomic_write_json,
@@ -55,6 +56,8 @@ class ModelCache:
         from interp.models import ModelPool, load_model
 
         c = self.config
+        if c.model_pool and c.backend in BRIDGED_BACKENDS:
+            return self._unmerged(spec, base)
         if c.model_pool:
             if self._key != "pool":
                 self._key, self._held = "pool", ModelPool(device=c.device, dtype=c.dtype, device_map=c.device_map,
@@ -65,6 +68,23 @@ class ModelCache:
         if self._key != key:
             self._key, self._held = None, None  # free the last model before loading the next
             self._held = load_model(spec, base=base, device=c.device, dtype=c.dtype, device_map=c.device_map, **c.chat)
+            self._key = key
+        return self._with_backend(self._held)
+
+    def _unmerged(self, spec: str, base: str | None) -> Any:
+        """The pool's numerics without its sharing: each checkpoint loaded on its own with its adapter
+        unmerged (in ``adapter_dtype``), for a backend that patches the model it wraps."""
+        from interp.models import load_model
+
+        c = self.config
+        key = f"{spec} (unmerged)" if base is None else f"{spec} (base {base}, unmerged)"
+        if self._key != key:
+            if self._key is None:
+                log.warning("backend %s patches each model it wraps, so the pool's base is not shared: every "
+                            "checkpoint is loaded on its own, its LoRA adapter unmerged as in the pool", c.backend)
+            self._key, self._held = "", None
+            self._held = load_model(spec, base=base, device=c.device, dtype=c.dtype, device_map=c.device_map,
+                                    merge_lora=False, adapter_dtype=c.adapter_dtype, **c.chat)
             self._key = key
         return self._with_backend(self._held)
 
