@@ -28,7 +28,13 @@ from interp.hooks import (
     unregister_architecture,
     unregister_backend,
 )
-from interp.hooks.architectures import block_part, block_writer, decoder_layers, set_architecture
+from interp.hooks.architectures import (
+    as_architecture,
+    block_part,
+    block_writer,
+    decoder_layers,
+    set_architecture,
+)
 from interp.hooks.base import Backend
 from interp.hooks.hf_backend import HFBackend
 from interp.models import LoadedModel, load_model
@@ -177,7 +183,7 @@ def test_a_registered_backend_is_built_by_name(counting: None, tiny: LoadedModel
 
 # ---- architectures: one declaration per family -------------------------------------------------------
 
-PRE_NORM = ("llama", "qwen2", "qwen3", "mistral", "phi3")
+PRE_NORM = ("llama", "qwen2", "qwen3", "mistral", "phi3", "gemma")
 POST_NORM = ("gemma2", "gemma3_text", "olmo2")  # attention and MLP outputs pass a norm before the residual add
 FAMILIES = (*PRE_NORM, *POST_NORM, "gpt_neox")  # GPT-NeoX: parallel attention and MLP
 
@@ -186,7 +192,7 @@ def _family_model(model_type: str, vocab_size: int = 96) -> LoadedModel:
     """A 2-layer, d=32 random model of the family, norm weights and every bias randomised."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    extra: dict[str, Any] = {"head_dim": 8} if model_type in ("gemma2", "gemma3_text", "qwen3") else {}
+    extra: dict[str, Any] = {"head_dim": 8} if model_type in ("gemma", "gemma2", "gemma3_text", "qwen3") else {}
     if model_type != "gpt_neox":  # GPT-NeoX has no grouped keys (TransformerLens would read the field anyway)
         extra["num_key_value_heads"] = 2
     config = AutoConfig.for_model(
@@ -417,6 +423,18 @@ def test_a_wrong_map_is_caught_at_load(tiny_model_dir: Path) -> None:
     set_architecture(llama.model, {"mlp": "spare"})
     with pytest.raises(ArchitectureError, match=r"model.layers.0.spare \(blocks.0.hook_mlp_out\).* never ran"):
         check_sites(llama)
+    # the parts around the blocks: the embedding's scale, the final norm, the unembedding
+    gemma3 = _family_model("gemma3_text")
+    set_architecture(gemma3.model, dataclasses.replace(ARCHITECTURES["gemma3_text"], embedding_scale="1"))
+    with pytest.raises(ArchitectureError, match=r"model.embed_tokens's rows times 1 differ from the first block's input"):
+        check_sites(gemma3)
+    for wrong, match in (({"final_norm": "model.layers.1.input_layernorm"}, "does not read the last block's output"),
+                         ({"unembedding": "model.layers.1.mlp.down_proj"}, "cannot read model.norm's output"),
+                         ({"unembedding": "model.layers.1.self_attn.o_proj"}, "differs from the logits")):
+        mistral = _family_model("mistral")
+        set_architecture(mistral.model, wrong)
+        with pytest.raises(ArchitectureError, match=match):
+            check_sites(mistral)
     # load_model checks whatever map it is given, and keeps a right one for that model alone
     with pytest.raises(ArchitectureError, match="no module for blocks.0.hook_attn_out.*load_model"):
         load_model(tiny_model_dir, device="cpu", architecture={"attn": "attention"})
@@ -444,3 +462,24 @@ def test_a_config_maps_its_model_for_every_unit(tiny_model_dir: Path, tmp_path: 
     fine = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="mapped",
                                     architecture={"mid": "post_attention_layernorm"}))
     assert run_experiment(fine, out=tmp_path / "artifacts", only=["capture/base"], progress=False).ok
+
+
+def test_the_map_declares_the_parts_around_the_blocks() -> None:
+    from interp.hooks.architectures import lora_targets, model_part
+
+    neox = _family_model("gpt_neox")
+    assert [model_part(neox.model, p)[0] for p in ("embedding", "final_norm", "unembedding")] == [
+        "gpt_neox.embed_in", "gpt_neox.final_layer_norm", "lm_head"]
+    assert ARCHITECTURES["gpt_neox"].writers == ("gpt_neox.embed_in", "attention.dense", "mlp.dense_4h_to_h")
+    assert lora_targets(_family_model("phi3").model) == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    assert ARCHITECTURES["gemma2"].embedding_multiplier(64) == 8.0 and ArchitectureMap().embedding_multiplier(64) == 1.0
+    gpt2 = _family_model("gpt2")  # unmapped: the model's own getters, a final norm beside the blocks
+    assert [model_part(gpt2.model, p)[0] for p in ("embedding", "final_norm", "unembedding")] == [
+        "transformer.wte", "transformer.ln_f", "lm_head"]
+    with pytest.raises(ValueError, match="is not mapped, so it has no family LoRA targets: name them"):
+        lora_targets(gpt2.model)
+    assert as_architecture({"lora_targets": ["q_proj", "v_proj"]}).lora_targets == ("q_proj", "v_proj")  # from YAML
+    with pytest.raises(ValueError, match="embedding_scale must be one of"):
+        ArchitectureMap(embedding_scale="2")
+    with pytest.raises(ValueError, match="lora_targets must be module names"):
+        ArchitectureMap(lora_targets=("model.q_proj",))

@@ -345,11 +345,12 @@ def test_mlpct_and_attct_train_their_own_site_and_key(method: str, tiny_model_di
     assert act.key != result.key
 
 
-@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text", "olmo2",
-                                    "gpt_neox"])
+@pytest.mark.parametrize("family", ["llama", "qwen2", "qwen3", "mistral", "phi3", "gemma", "gemma2", "gemma3_text",
+                                    "olmo2", "gpt_neox"])
 def test_lora_sft_and_act_train_a_step_in_every_family(family: str, tmp_path: Path) -> None:
     """A saved random model of the family (randomised norms) takes an SFT and an ACT step on LoRA over
-    all its linear layers (fused projections included), and the adapter loads back, checked, changing the logits."""
+    the family's declared targets (fused projections included), and the adapter loads back, checked,
+    changing the logits."""
     from conftest import _tiny_tokenizer
     from test_registry_hooks import _family_model
     from transformers import AutoTokenizer
@@ -358,8 +359,16 @@ def test_lora_sft_and_act_train_a_step_in_every_family(family: str, tmp_path: Pa
     vocab = len(AutoTokenizer.from_pretrained(tmp_path / "model"))
     _family_model(family, vocab_size=vocab).model.save_pretrained(tmp_path / "model", safe_serialization=True)
     cfg = TrainConfig(epochs=1, lr=1e-2, batch_size=3, max_length=64, max_rows=3,
-                      lora=LoraSpec(rank=4, alpha=8, dropout=0.0, target_modules="all-linear"))
+                      lora=LoraSpec(rank=4, alpha=8, dropout=0.0, target_modules="family"))
     sft = train_sft(tmp_path / "model", _records(), cfg, tmp_path / "sft", progress=False)
+    from interp.hooks.architectures import ARCHITECTURES
+
+    saved = json.loads((sft.adapter_dir / "adapter_config.json").read_text())["target_modules"]
+    from safetensors import safe_open
+
+    with safe_open(str(sft.adapter_dir / "adapter_model.safetensors"), "pt") as f:
+        trained = {key.split(".lora_")[0].rsplit(".", 1)[-1] for key in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
+    assert sorted(saved) == sorted(trained) == sorted(ARCHITECTURES[family].lora_targets)  # each one exists, trained
     act = train_act(tmp_path / "model", _records(), _records(wrap=" I am sure you agree with me."), cfg,
                     tmp_path / "act", progress=False, loss_scale=1.0)
     assert np.isfinite(sft.losses).all() and np.isfinite(act.losses).all() and act.losses[0] > 0

@@ -42,6 +42,17 @@ class ArchitectureMap:
         attn_post_norm, mlp_post_norm: inside a block, the norm applied to attention's / the MLP's
             output before the residual add (Gemma 2/3, OLMo 2), or None (pre-norm families). When
             set, ``attn_out`` / ``mlp_out`` are that norm's output: what is added to the stream.
+        embedding: the token embedding (from the top module), the first writer to the stream.
+        embedding_scale: what the stream gets per embedding row: ``"1"`` (the row itself) or
+            ``"sqrt_d_model"`` (Gemma multiplies it by the square root of the width).
+        final_norm: the norm after the last block, which the unembedding reads (from the top module).
+        unembedding: the linear layer from the final norm to the logits (from the top module; tied
+            to the embedding or not, as the model's config says).
+        lora_targets: the linear layers a LoRA adapter trains (``target_modules: family``), fused
+            projections under their own names (Phi-3's ``qkv_proj``, GPT-NeoX's ``query_key_value``).
+
+    The writers to the residual stream are the embedding, ``attn_out_proj`` and ``mlp_down_proj``
+    (:attr:`writers`); :func:`interp.hooks.checks.check_sites` checks them all at load.
     """
 
     layers: str = "model.layers"
@@ -52,6 +63,21 @@ class ArchitectureMap:
     mlp_down_proj: str = "down_proj"
     attn_post_norm: str | None = None
     mlp_post_norm: str | None = None
+    embedding: str = "model.embed_tokens"
+    embedding_scale: str = "1"
+    final_norm: str = "model.norm"
+    unembedding: str = "lm_head"
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        """What writes to the residual stream: the embedding (from the top), then per block the
+        attention output and MLP down projections (inside ``attn`` / ``mlp``)."""
+        return (self.embedding, f"{self.attn}.{self.attn_out_proj}", f"{self.mlp}.{self.mlp_down_proj}")
+
+    def embedding_multiplier(self, d_model: int) -> float:
+        """The factor between an embedding row and what the stream gets."""
+        return float(d_model) ** 0.5 if self.embedding_scale == "sqrt_d_model" else 1.0
 
     @property
     def post_norms(self) -> tuple[str, ...]:
@@ -59,9 +85,18 @@ class ArchitectureMap:
         return tuple(p for p in (self.attn_post_norm, self.mlp_post_norm) if p is not None)
 
     def __post_init__(self) -> None:
+        if isinstance(self.lora_targets, (list, str)):
+            object.__setattr__(self, "lora_targets", (self.lora_targets,) if isinstance(self.lora_targets, str)
+                               else tuple(self.lora_targets))
+        if not self.lora_targets or not all(isinstance(t, str) and t and "." not in t for t in self.lora_targets):
+            raise ValueError("ArchitectureMap.lora_targets must be module names like ('q_proj', 'v_proj'), got "
+                             f"{self.lora_targets!r}")
+        if self.embedding_scale not in EMBEDDING_SCALES:
+            raise ValueError(f"ArchitectureMap.embedding_scale must be one of {EMBEDDING_SCALES}, got "
+                             f"{self.embedding_scale!r}")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is None and f.name in _OPTIONAL:
+            if f.name in ("lora_targets", "embedding_scale") or (value is None and f.name in _OPTIONAL):
                 continue
             if not isinstance(value, str) or not value or any(not p for p in value.split(".")):
                 raise ValueError(f"ArchitectureMap.{f.name} must be a dotted module path like 'model.layers', "
@@ -69,13 +104,14 @@ class ArchitectureMap:
 
 
 _OPTIONAL = ("attn_post_norm", "mlp_post_norm")
+EMBEDDING_SCALES = ("1", "sqrt_d_model")
 
 ARCHITECTURES: dict[str, ArchitectureMap] = {}
 """Declared families by ``config.model_type``."""
 
 
 def register_architecture(model_type: str, arch: ArchitectureMap | None = None, *, replace: bool = False,
-                          **fields: str | None) -> ArchitectureMap:
+                          **fields: Any) -> ArchitectureMap:
     """Declare where ``model_type``'s modules are: an :class:`ArchitectureMap`, or its fields as keywords
     (the rest keep the Llama defaults). ``replace=True`` overrides an existing declaration."""
     if not isinstance(model_type, str) or not model_type:
@@ -119,7 +155,7 @@ def architecture_of(model: Any) -> ArchitectureMap | None:
 OWN_MAP = "interp_architecture"
 
 
-def as_architecture(value: ArchitectureMap | Mapping[str, str | None]) -> ArchitectureMap:
+def as_architecture(value: ArchitectureMap | Mapping[str, Any]) -> ArchitectureMap:
     """An :class:`ArchitectureMap`, or its fields as a mapping (the rest keep the Llama defaults)."""
     if isinstance(value, ArchitectureMap):
         return value
@@ -130,7 +166,7 @@ def as_architecture(value: ArchitectureMap | Mapping[str, str | None]) -> Archit
     return ArchitectureMap(**value)  # type: ignore[arg-type]
 
 
-def set_architecture(model: Any, arch: ArchitectureMap | Mapping[str, str | None]) -> ArchitectureMap:
+def set_architecture(model: Any, arch: ArchitectureMap | Mapping[str, Any]) -> ArchitectureMap:
     """Give one loaded model its own map (a model nobody mapped, or a family mapped otherwise), ahead of
     its family's declaration; PEFT wrappers around it see it too."""
     arch = as_architecture(arch)
@@ -141,18 +177,26 @@ def set_architecture(model: Any, arch: ArchitectureMap | Mapping[str, str | None
 # ---- the declared families (checked on tiny random models of each in tests/test_registry_hooks.py) ----
 
 _LLAMA = ArchitectureMap()
-for _family in ("llama", "qwen2", "qwen3", "mistral", "phi3"):
+for _family in ("llama", "qwen2", "qwen3", "mistral"):
     register_architecture(_family, _LLAMA)
+# Gemma (1): the Llama layout, its embedding rows scaled by sqrt(d_model) on the way in
+register_architecture("gemma", embedding_scale="sqrt_d_model")
+# Phi-3: the Llama layout with fused projections (one qkv_proj, one gate_up_proj)
+register_architecture("phi3", lora_targets=("qkv_proj", "o_proj", "gate_up_proj", "down_proj"))
 # Gemma 2/3: a sandwich of norms; the MLP's input norm is pre_feedforward_layernorm, and a norm follows
 # each of attention and the MLP before its residual add (in Llama, post_attention_layernorm is the
 # pre-MLP norm: the post-norms are declared, never searched for).
+# The embedding rows reach the stream times sqrt(d_model).
 _POST_NORM = ArchitectureMap(attn_post_norm="post_attention_layernorm", mlp_post_norm="post_feedforward_layernorm")
-register_architecture("gemma2", dataclasses.replace(_POST_NORM, mid="pre_feedforward_layernorm"))
-register_architecture("gemma3_text", dataclasses.replace(_POST_NORM, mid="pre_feedforward_layernorm"))
+_GEMMA = dataclasses.replace(_POST_NORM, mid="pre_feedforward_layernorm", embedding_scale="sqrt_d_model")
+register_architecture("gemma2", _GEMMA)
+register_architecture("gemma3_text", _GEMMA)
 # OLMo 2: post-norm only; nothing sits in front of the MLP, whose input is resid_mid itself.
 register_architecture("olmo2", dataclasses.replace(_POST_NORM, mid="mlp"))
 register_architecture("gpt_neox", layers="gpt_neox.layers", attn="attention", attn_out_proj="dense",
-                      mlp_down_proj="dense_4h_to_h")
+                      mlp_down_proj="dense_4h_to_h", embedding="gpt_neox.embed_in",
+                      final_norm="gpt_neox.final_layer_norm",
+                      lora_targets=("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"))
 
 
 def post_norm(model: Any, layer: nn.Module, part: Literal["attn", "mlp"]) -> tuple[str, nn.Module] | None:
@@ -273,3 +317,50 @@ def block_writer(model: Any, module: nn.Module, which: Writer) -> tuple[str, nn.
         found = "nothing" if mod is None else f"a {type(mod).__name__}"
         raise _mapped_error(model, which, path, type(module).__name__, f"has {found} there, not an nn.Linear")
     return path, mod
+
+
+# ---- the modules around the blocks: embedding, final norm, unembedding ------------------------------
+
+Top = Literal["embedding", "final_norm", "unembedding"]
+_FINAL_NORMS = ("norm", "final_layer_norm", "ln_f", "final_layernorm", "final_norm")
+
+
+def model_part(model: Any, part: Top) -> tuple[str, nn.Module]:
+    """The token embedding, the final norm or the unembedding of ``model``, and its path (found as a
+    suffix inside wrappers such as a PEFT model). Unmapped families: the model's own embedding
+    getters, and a final norm next to the decoder's blocks under a common name."""
+    arch = architecture_of(model)
+    if arch is not None:
+        path = getattr(arch, part)
+        direct = _get(model, path)
+        if direct is not None:
+            return path, direct
+        found = [(name, mod) for name, mod in model.named_modules() if name.endswith("." + path)]
+        if not found:
+            raise _mapped_error(model, part, path, "the model", "has no such module")
+        return min(found, key=lambda c: len(c[0]))
+    names = {id(mod): name for name, mod in model.named_modules()}
+    if part in ("embedding", "unembedding"):
+        getter = getattr(model, "get_input_embeddings" if part == "embedding" else "get_output_embeddings", None)
+        mod = getter() if callable(getter) else None
+        if mod is None:
+            raise ValueError(f"{type(model).__name__} has no {part} (declare it with interp.hooks.register_architecture)")
+        return names.get(id(mod), part), mod
+    layers_path, _ = decoder_layers(model)
+    parent = layers_path.rpartition(".")[0]
+    for name in _FINAL_NORMS:
+        mod = _get(model, f"{parent}.{name}" if parent else name)
+        if mod is not None:
+            return (f"{parent}.{name}" if parent else name), mod
+    raise ValueError(f"{type(model).__name__} has no final norm beside {layers_path} (looked for {_FINAL_NORMS}); "
+                     "declare it: interp.hooks.register_architecture(..., final_norm=...)")
+
+
+def lora_targets(model: Any) -> list[str]:
+    """The family's LoRA target modules (``target_modules: family``)."""
+    arch = architecture_of(model)
+    if arch is None:
+        raise ValueError(f"{type(model).__name__} (model_type {model_type_of(model)!r}) is not mapped, so it has no "
+                         "family LoRA targets: name them (lora target_modules: [q_proj, v_proj, ...] or 'all-linear'), "
+                         "or declare the family with interp.hooks.register_architecture(..., lora_targets=...)")
+    return list(arch.lora_targets)

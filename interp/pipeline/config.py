@@ -77,10 +77,10 @@ class ExperimentConfig(Section):
     dtype: str = "float32"
     backend: str = Field("hf", description="the hook backend every stage runs the model through: hf (fastest), "
                          "nnsight or transformer_lens (or one registered with interp.hooks.register_backend)")
-    architecture: dict[str, str | None] | None = Field(None, description="where the model keeps its modules, for a "
-                                                       "family nobody mapped (interp.hooks.ArchitectureMap fields: "
-                                                       "layers, attn, mlp, mid, attn_out_proj, mlp_down_proj, "
-                                                       "attn_post_norm, mlp_post_norm)")
+    architecture: dict[str, str | list[str] | None] | None = Field(
+        None, description="where the model keeps its modules, for a family nobody mapped (interp.hooks.ArchitectureMap "
+        "fields: layers, attn, mlp, mid, attn_out_proj, mlp_down_proj, attn_post_norm, mlp_post_norm, embedding, "
+        "embedding_scale, final_norm, unembedding, lora_targets)")
     chat_template: str | None = Field(None, description="how conversations become text: None (the model's own "
                                       "template; plain text for a base model without one), 'plain', or a Jinja "
                                       "template string or file")

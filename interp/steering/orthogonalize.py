@@ -5,8 +5,8 @@ projection, each MLP down projection, and their biases) is replaced by its proje
 orthogonal complement of the direction(s), so the residual stream never carries them. This is
 the same edit as runtime ``directional_ablation`` at every block input and attention/MLP output.
 Tied embeddings are untied first: the unembedding reads the residual stream and must stay as it was.
-The projections are the ones the model family's :class:`~interp.hooks.architectures.ArchitectureMap`
-declares (``attn_out_proj``, ``mlp_down_proj``).
+The writers are the ones the model family's :class:`~interp.hooks.architectures.ArchitectureMap`
+declares (``embedding``, ``attn_out_proj``, ``mlp_down_proj``; ``unembedding`` is untied from it).
 
 A post-norm family (Gemma 2/3, OLMo 2) is refused: there a norm ``g * x / rms(x)`` stands between
 each writer and the stream, and no weight edit equals the runtime ablation of what it adds (the
@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from interp.hooks.architectures import architecture_of, block_part, block_writer, decoder_layers
+from interp.hooks.architectures import architecture_of, block_part, block_writer, decoder_layers, model_part
 from interp.hooks.interventions import orthonormal_basis
 from interp.io import atomic_directory, atomic_write_json
 from interp.models.loading import LoadedModel
@@ -58,8 +58,8 @@ def orthogonalize_weights(loaded: LoadedModel, directions: Tensor) -> list[str]:
     if basis.shape[1] != loaded.d_model:
         raise ValueError(f"directions have d={basis.shape[1]}, the model has d_model={loaded.d_model}.")
     edited = []
-    embed = model.get_input_embeddings()
-    head = model.get_output_embeddings()
+    embed = model_part(model, "embedding")[1]
+    head = model_part(model, "unembedding")[1]
     if head is not None and head.weight.data_ptr() == embed.weight.data_ptr():
         head.weight = nn.Parameter(embed.weight.detach().clone())  # untie: the unembedding keeps reading v
         model.config.tie_word_embeddings = False

@@ -16,11 +16,17 @@ class TrainingError(RuntimeError):
     """A training run cannot start or continue; the message says what to do."""
 
 
+FAMILY_TARGETS = "family"
+"""``LoraSpec.target_modules`` naming the family's declared LoRA targets."""
+
+
 @dataclass(frozen=True)
 class LoraSpec:
     """The LoRA adapter to attach to a base model (the paper's: rank 32, alpha 64, all linear layers).
 
-    Ignored when training continues an existing adapter (that adapter's own shape is kept).
+    ``target_modules``: peft's ``"all-linear"``, module names, or ``"family"`` (the ``lora_targets``
+    of the model family's :class:`~interp.hooks.architectures.ArchitectureMap`, fused projections
+    included). Ignored when training continues an existing adapter (that adapter's own shape is kept).
     """
 
     rank: int = 32

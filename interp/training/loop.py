@@ -33,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from tqdm.auto import tqdm
 
+from interp.hooks.architectures import lora_targets
 from interp.io import (
     atomic_write_json,
     canonical_hash,
@@ -47,7 +48,7 @@ from interp.models.checkpoint import (
     resolve_checkpoint,
 )
 from interp.models.loading import LoadedModel, load_model
-from interp.training.config import TrainConfig, TrainingError, TrainResult
+from interp.training.config import FAMILY_TARGETS, TrainConfig, TrainingError, TrainResult
 from interp.training.during import DuringTraining
 from interp.training.state import RunState, Trajectory, publish_adapter, save_adapter, trainable
 
@@ -123,9 +124,11 @@ def prepare_model(init: Checkpoint, base: Checkpoint, config: TrainConfig, *, de
     else:
         torch.manual_seed(config.seed)
         spec = config.lora
+        targets = spec.target_modules
         lora = LoraConfig(
             r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-            target_modules=spec.target_modules if isinstance(spec.target_modules, str) else list(spec.target_modules),
+            target_modules=(lora_targets(model) if targets == FAMILY_TARGETS
+                            else targets if isinstance(targets, str) else list(targets)),
             task_type="CAUSAL_LM", bias="none",
         )
         peft_model = get_peft_model(model, lora)
