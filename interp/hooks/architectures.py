@@ -163,7 +163,7 @@ def as_architecture(value: ArchitectureMap | Mapping[str, Any]) -> ArchitectureM
     unknown = sorted(set(value) - known)
     if unknown:
         raise TypeError(f"unknown ArchitectureMap fields {unknown}; known: {sorted(known)}")
-    return ArchitectureMap(**value)  # type: ignore[arg-type]
+    return ArchitectureMap(**value)
 
 
 def set_architecture(model: Any, arch: ArchitectureMap | Mapping[str, Any]) -> ArchitectureMap:

@@ -51,7 +51,8 @@ def _check_ends(loaded: Any, ids: torch.Tensor, first: torch.Tensor, last: torch
     arch = architecture_of(model)
     assert arch is not None
     emb_path, emb = model_part(model, "embedding")
-    rows = emb.weight[ids] * arch.embedding_multiplier(loaded.d_model)
+    weight: torch.Tensor = emb.weight  # type: ignore[assignment]
+    rows = weight[ids] * arch.embedding_multiplier(loaded.d_model)
     gap = _gap(rows, first)
     if gap > tol:
         raise ArchitectureError(f"{type(model).__name__}: {emb_path}'s rows times {arch.embedding_scale} differ from "

@@ -58,8 +58,8 @@ def orthogonalize_weights(loaded: LoadedModel, directions: Tensor) -> list[str]:
     if basis.shape[1] != loaded.d_model:
         raise ValueError(f"directions have d={basis.shape[1]}, the model has d_model={loaded.d_model}.")
     edited = []
-    embed = model_part(model, "embedding")[1]
-    head = model_part(model, "unembedding")[1]
+    embed: Any = model_part(model, "embedding")[1]
+    head: Any = model_part(model, "unembedding")[1]
     if head is not None and head.weight.data_ptr() == embed.weight.data_ptr():
         head.weight = nn.Parameter(embed.weight.detach().clone())  # untie: the unembedding keeps reading v
         model.config.tie_word_embeddings = False
