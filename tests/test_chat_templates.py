@@ -229,9 +229,11 @@ def test_a_bad_template_in_a_config_is_an_error_before_any_work() -> None:
 
 
 @pytest.mark.usefixtures("tiny_scale")
-def test_interp_run_on_a_base_model(gemma3_base_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole pipeline on a base model with no chat template and no setting: organism, BCT, capture,
-    probes, steering and ablation."""
+@pytest.mark.parametrize("saved", ["directory", "gguf"])
+def test_interp_run_on_a_base_model(gemma3_base_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    saved: str) -> None:
+    """The whole pipeline on a base model with no chat template and no setting, from its directory and
+    from a GGUF file: organism, BCT, capture, probes, steering and ablation."""
     import pandas as pd
     from test_pipeline import _nonempty_generate, tiny_config
 
@@ -239,7 +241,8 @@ def test_interp_run_on_a_base_model(gemma3_base_dir: Path, tmp_path: Path, monke
 
     monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
     _nonempty_generate(monkeypatch)
-    config = parse_config(tiny_config(str(gemma3_base_dir), tmp_path / "runs", methods=["bct"],
+    model = gemma3_base_dir if saved == "directory" else _save_gguf(gemma3_base_dir, tmp_path / "base.gguf")
+    config = parse_config(tiny_config(str(model), tmp_path / "runs", methods=["bct"],
                                       sae={"enabled": False}, trajectory={"enabled": False},
                                       steering={"layer": 1, "alphas": [0.0, 0.1], "n_random": 1, "eval_rows": 6,
                                                 "n_boot": 100}))
