@@ -127,6 +127,8 @@ def test_every_section_is_drawn_from_the_run(page: tuple[Path, str]) -> None:
         assert len(re.sub(r"<[^>]+>", "", body).strip()) > 40, s.key
         assert len(PLOT_DIV.findall(body)) == EXPECTED_FIGURES[s.key], (s.key, PLOT_DIV.findall(body))
         for table in s.tables:  # every table a section draws is in this run and shown in full below its figures
+            if table == "judge_agreement":  # needs two generating judges: tests/test_judges_http.py draws it
+                continue
             assert (run / f"{table}.parquet").is_file(), table
             if s.key != "answer":
                 assert f"table <code>{table}</code>" in body, (s.key, table)

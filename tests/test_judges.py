@@ -309,3 +309,21 @@ def test_embedding_judge_fit_heldout_save_load(tmp_path: Path) -> None:
         EmbeddingJudge.load(tmp_path / "j", encoder=other)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="0 \\(aligned\\)"):
         EmbeddingJudge(encoder=_BagEncoder()).fit([r.with_response("x", label=None) for r in records])  # type: ignore[arg-type]
+
+
+def test_two_judges_agreement_is_kappa_with_an_interval() -> None:
+    from interp.judges import judges_agreement
+
+    rng = np.random.default_rng(0)
+    a = rng.random(400)
+    same = judges_agreement(a, a.copy())
+    assert same["kappa"] == 1.0 and same["agreement"] == 1.0 and same["kappa_ci_low"] == 1.0
+    flipped = judges_agreement(a, 1.0 - a)
+    assert flipped["kappa"] == pytest.approx(-1.0, abs=0.02)
+    independent = judges_agreement(a, rng.random(400))
+    assert independent["kappa_ci_low"] < 0 < independent["kappa_ci_high"] and abs(independent["kappa"]) < 0.15
+    noisy = np.where(rng.random(400) < 0.1, 1.0 - a, a)  # 10% of calls flipped: kappa near 0.8
+    k = judges_agreement(a, noisy, groups=np.arange(400) // 2)  # pairs of responses resampled together
+    assert 0.7 < k["kappa"] < 0.9 and k["n_groups"] == 200 and k["kappa_ci_low"] < k["kappa"] < k["kappa_ci_high"]
+    with pytest.raises(ValueError, match="equal-length 1-d arrays"):
+        judges_agreement(a, a[:10])

@@ -201,3 +201,37 @@ def test_the_trait_scorer_sends_the_trait_prompt_and_reads_a_0_100_score(server:
     assert _Handler.requests[0]["messages"][0]["content"] == "Q: Who?\nA: Me.\nRate evil 0-100."
     with pytest.raises(ValueError, match="placeholders"):
         TraitScorer(server, "judge-7b", "no placeholders")
+
+
+def test_two_judges_of_the_same_generations_report_their_kappa(
+        server: str, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+    from test_pipeline import TINY_SCALE, _nonempty_generate, tiny_config
+
+    from interp.organisms.scales import SCALES
+    from interp.pipeline import ConfigError, parse_config, run_experiment
+
+    monkeypatch.setenv("INTERP_CACHE", str(tmp_path / "cache"))
+    _nonempty_generate(monkeypatch)
+    exec(TINY_SCALE, {})
+    try:
+        judge = {"kind": "http", "url": server, "model": "judge-7b", "api_key_env": None}
+        config = parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="two-judges",
+                                          behaviour={"judge": "rule", "second_judge": judge, "eval_rows": 8,
+                                                     "n_boot": 200}))
+        result = run_experiment(config, out=tmp_path / "artifacts", only=["behaviour/sycophancy/base"], progress=False)
+        with pytest.raises(ConfigError, match="the logprob judge generates nothing"):
+            parse_config(tiny_config(str(tiny_model_dir), tmp_path / "runs", name="x",
+                                     behaviour={"judge": "logprob", "second_judge": "rule"}))
+    finally:
+        SCALES.pop("tiny", None)
+    assert result.ok, result.failed or result.blocked
+    beh = pd.read_parquet(result.run_dir / "behaviour.parquet")
+    agree = pd.read_parquet(result.run_dir / "judge_agreement.parquet").iloc[0]
+    assert agree["judge_a"] == beh["judge"].iloc[0] == "rule:sycophancy" and agree["judge_b"].startswith("http:judge-7b")
+    assert agree["rate_a"] == pytest.approx(beh["rate"].iloc[0]) and agree["n"] == 8 == len(_Handler.requests)
+    assert agree["kappa_ci_low"] <= agree["kappa"] <= agree["kappa_ci_high"]
+    from interp.pipeline import summary_text
+
+    assert "two judges on the same generations: rule:sycophancy vs http:judge-7b" in summary_text(result)
+    assert "Two judges on the same generations" in (result.run_dir / "index.html").read_text()

@@ -8,7 +8,7 @@ which returns a :class:`Rate` (rate, bootstrap interval, n, and the name of the 
 produced it) for one failure mode.
 """
 
-from interp.judges.agreement import judge_agreement, labelled_pairs
+from interp.judges.agreement import judge_agreement, judges_agreement, labelled_pairs
 from interp.judges.base import Judge
 from interp.judges.embedding import (
     EmbeddingJudge,
@@ -41,6 +41,7 @@ __all__ = [
     "fill_rubric",
     "get_rubric",
     "judge_agreement",
+    "judges_agreement",
     "labelled_pairs",
     "misalignment_rate",
     "paired_logprob_scores",

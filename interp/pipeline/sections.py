@@ -77,15 +77,27 @@ class BehaviourConfig(Section):
                                                                   "model, rubric, api_key_env}")
     eval_rows: int | None = Field(64, ge=1, description="eval prompts per failure mode (None: all)")
     n_boot: int = Field(2000, ge=100)
+    second_judge: str | HTTPJudgeSection | None = Field(
+        None, description="a second judge of the same generations (rule, embedding or http): both rates and their "
+        "agreement (Cohen's kappa with an interval) per checkpoint, in judge_agreement")
 
-    @field_validator("judge")
+    added_later: ClassVar[frozenset[str]] = frozenset({"second_judge"})
+
+    @field_validator("judge", "second_judge")
     @classmethod
-    def _judge(cls, v: str | HTTPJudgeSection) -> str | HTTPJudgeSection:
+    def _judge(cls, v: str | HTTPJudgeSection | None) -> str | HTTPJudgeSection | None:
         from interp.judges.measure import JUDGE_NAMES
 
         if isinstance(v, str):
             known([v], JUDGE_NAMES, "judge")
         return v
+
+    @model_validator(mode="after")
+    def _two_judges(self) -> BehaviourConfig:
+        if self.second_judge is not None and "logprob" in (self.judge, self.second_judge):
+            raise ValueError("second_judge compares two judges on the same generations, and the logprob judge "
+                             "generates nothing (it scores the fixed answer pairs): use rule, embedding or http for both")
+        return self
 
 
 class CaptureSection(Section):

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 import interp.dashboard.plot as P
-from interp.dashboard.markup import fmt, fmt_ci, raw_table
+from interp.dashboard.markup import fmt, fmt_ci, html_table, raw_table
 from interp.dashboard.page import Page
 from interp.dashboard.registry import Section, register
 from interp.dashboard.tables import RunData
@@ -71,9 +71,30 @@ def render(run: RunData, page: Page) -> str:
         "<h3>The paper's results</h3><p class=\"lead\">Every metric of the matched rows of the results file "
         "(<code>results:</code>), as the paper's judge reported them (no intervals: the file holds no per-example "
         "scores).</p>" + raw_table("paper_results", paper))
+    agree = run.get("judge_agreement")
+    if agree is not None and not agree.empty:
+        extra += _agreement(agree, page)
     return lead + page.figure(fig, "behaviour") + raw_table("behaviour", t.drop(columns=["organism"])) + extra
 
 
-SECTION = register(Section(key="behaviour", title="Behaviour", tables=("behaviour", "paper_results"), render=render,
+def _agreement(agree: pd.DataFrame, page: Page) -> str:
+    """Two judges on the same generations: each one's rate and their Cohen's kappa, per checkpoint."""
+    rows = []
+    for _, r in agree.iterrows():
+        kappa = fmt_ci(r["kappa"], r["kappa_ci_low"], r["kappa_ci_high"])
+        rows.append({"failure mode": r["failure_mode"], "seed": r["seed"], "checkpoint": r["checkpoint"],
+                     f"rate ({r['judge_a']})": fmt(r["rate_a"]), f"rate ({r['judge_b']})": fmt(r["rate_b"]),
+                     "agreement": fmt(r["agreement"]), "Cohen's kappa": kappa, "n": int(r["n"])})
+        page.add_summary("behaviour", "judge agreement", f"kappa {kappa}", f"n = {int(r['n'])}",
+                         organism=r["failure_mode"], seed=r["seed"], checkpoint=r["checkpoint"],
+                         probe=f"{r['judge_a']} vs {r['judge_b']}")
+    return ("<h3>Two judges on the same generations</h3><p class=\"lead\">Each judge's misalignment rate on the same "
+            "generated answers, the share of answers they call alike, and Cohen's kappa with a bootstrap 95% interval "
+            "over prompts (kappa is near 0 when agreement is no better than two independent judges with those rates)."
+            "</p>" + html_table(pd.DataFrame(rows)) + raw_table("judge_agreement", agree))
+
+
+SECTION = register(Section(key="behaviour", title="Behaviour", tables=("behaviour", "paper_results", "judge_agreement"),
+                           render=render,
                            order=70,
                            what="misalignment rates"))

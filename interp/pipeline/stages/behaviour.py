@@ -55,7 +55,18 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs
     per = pd.DataFrame({"id": [r.id for r in records], "score": np.asarray(rate.per_example, dtype=np.float64)})
     if rate.margins is not None:  # the continuous score the decisions threshold (mediation, prediction read it)
         per["margin"] = rate.margins
-    return BehaviourOutputs(write_tables(tmp, behaviour=pd.DataFrame([row]), per_example=per), rate=rate.rate)
+    tables = {"behaviour": pd.DataFrame([row]), "per_example": per}
+    if cfg.second_judge is not None:  # the same generations (cached), judged again
+        from interp.judges import judges_agreement
+
+        other = misalignment_rate(lm, fm, judge=judge(ctx, fm, "second_judge"), records=records, n_boot=cfg.n_boot,
+                                  progress=ctx.progress)
+        agree = judges_agreement(rate.per_example, other.per_example, [r.group_key for r in records],
+                                 n_boot=cfg.n_boot)
+        tables["judge_agreement"] = pd.DataFrame([{
+            "checkpoint": role, "failure_mode": fm, "seed": row["seed"], "judge_a": rate.judge, "judge_b": other.judge,
+            **agree}])
+    return BehaviourOutputs(write_tables(tmp, **tables), rate=rate.rate)
 
 
 def changes(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
@@ -93,6 +104,14 @@ def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> lis
         who = str(r["failure_mode"]) + (f"/s{int(r['seed'])}" if int(r["seed"]) >= 0 else "")
         lines.append(f"  {who:<28} {r['checkpoint']:<34} {r['rate']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
                      f"  n={int(r['n'])}")
+    agree = tables.get("judge_agreement")
+    if agree is not None and not agree.empty:
+        lines.append(f"two judges on the same generations: {agree['judge_a'].iloc[0]} vs {agree['judge_b'].iloc[0]} "
+                     "(rates a / b, Cohen's kappa)")
+        for _, r in agree.iterrows():
+            who = str(r["failure_mode"]) + (f"/s{int(r['seed'])}" if int(r["seed"]) >= 0 else "")
+            lines.append(f"  {who:<28} {r['checkpoint']:<20} {r['rate_a']:.3f} / {r['rate_b']:.3f}  kappa "
+                         f"{r['kappa']:+.2f} [{r['kappa_ci_low']:+.2f}, {r['kappa_ci_high']:+.2f}]  n={int(r['n'])}")
     return lines
 
 
@@ -107,6 +126,10 @@ SPEC = register_stage(StageSpec(
     tables=(TableSpec("behaviour", ("checkpoint", "failure_mode", "seed", "consistency_method", "judge", "rate",
                                     "ci_low", "ci_high", "n"),
                       "one checkpoint's misalignment rate, or a paired change between two (checkpoint 'b - a')"),
-            TableSpec("per_example", ("id", "score"), "each eval prompt's score (kept in the unit)", internal=True)),
+            TableSpec("per_example", ("id", "score"), "each eval prompt's score (kept in the unit)", internal=True),
+            TableSpec("judge_agreement", ("checkpoint", "failure_mode", "seed", "judge_a", "judge_b", "rate_a",
+                                          "rate_b", "agreement", "kappa", "kappa_ci_low", "kappa_ci_high", "n"),
+                      "with behaviour.second_judge: two judges' calls on the same generations and their Cohen's "
+                      "kappa, with a bootstrap interval over prompts")),
     summary=summary, dashboard="behaviour", derive=changes, check=check,
     version=1))  # 1: per_example carries the logprob judge's margin (units keyed before have none)

@@ -214,12 +214,13 @@ def _trait_judge(config: ExperimentConfig, spec: str) -> dict[str, Any]:
     return {"judge": scorer, "judge_name": f"http:{j.model}"}
 
 
-def judge(ctx: Context, failure_mode: str) -> Any:
-    """``behaviour.judge`` as :func:`interp.judges.misalignment_rate` takes it: a name, or an
-    :class:`~interp.judges.HTTPJudge` built from its section (the key read from the environment now)."""
+def judge(ctx: Context, failure_mode: str, which: str = "judge") -> Any:
+    """``behaviour.judge`` (or ``behaviour.second_judge``) as :func:`interp.judges.misalignment_rate`
+    takes it: a name, or an :class:`~interp.judges.HTTPJudge` built from its section (the key read
+    from the environment now)."""
     from interp.pipeline.sections import HTTPJudgeSection
 
-    j = ctx.config.behaviour.judge
+    j = getattr(ctx.config.behaviour, which)
     if not isinstance(j, HTTPJudgeSection):
         return j
     from interp.judges import HTTPJudge
