@@ -42,6 +42,38 @@ def decode_step_mask(x: Tensor) -> Tensor:
     return torch.full(x.shape[:2], x.shape[1] == 1, dtype=torch.bool, device=x.device)
 
 
+@dataclass(frozen=True)
+class SharedPrefix:
+    """The two forwards of a shared-prefix pass (``run_shared_prefix``), built once so that every
+    exact backend runs the same ones: the left-padded prefixes with their KV cache kept, then the
+    right-padded continuations reading it (each continuation after prefix ``prefix_of[i]``).
+
+    ``prefix`` / ``continuation`` are the model's keyword arguments (the continuation also gets the
+    prefixes' cache, reordered by ``prefix_of``); the masks are what interventions see in each pass.
+    """
+
+    prefix: dict[str, Any]
+    prefix_masks: PositionMasks
+    continuation: dict[str, Any]
+    continuation_masks: PositionMasks
+
+    @classmethod
+    def plan(cls, prefix_ids: Tensor, prefix_mask: Tensor, input_ids: Tensor, attention_mask: Tensor,
+             prefix_of: Tensor, response_mask: Tensor | None = None) -> SharedPrefix:
+        positions = (prefix_mask.long().cumsum(-1) - 1).clamp(min=0)
+        lengths = prefix_mask.long().sum(-1)
+        steps = torch.arange(input_ids.shape[1], device=input_ids.device)
+        return cls(
+            prefix={"input_ids": prefix_ids, "attention_mask": prefix_mask, "position_ids": positions,
+                    "use_cache": True, "logits_to_keep": 1},
+            prefix_masks=PositionMasks.of_sequences(prefix_mask, torch.zeros_like(prefix_mask, dtype=torch.bool)),
+            continuation={"input_ids": input_ids, "attention_mask": torch.cat([prefix_mask[prefix_of], attention_mask], 1),
+                          "position_ids": lengths[prefix_of, None] + steps, "use_cache": True},
+            continuation_masks=PositionMasks(response=response_mask,
+                                             sink=torch.zeros_like(attention_mask, dtype=torch.bool)),
+        )
+
+
 def generation_masks(attention_mask: Tensor) -> Callable[[Tensor], PositionMasks]:
     """Position masks of each forward pass of cached generation from a (left-padded) prompt batch.
 

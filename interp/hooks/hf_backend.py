@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from interp.hooks.architectures import block_part, decoder_layers, post_norm
-from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
+from interp.hooks.base import Backend, Reducer, RunResult, SharedPrefix, generation_masks
 from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
 
@@ -188,19 +188,15 @@ class HFBackend(Backend):
         continuations' logits ``[n, C, vocab]``: the logits of the concatenated sequences, under the
         installed interventions, for the price of ``p * P + n * C`` tokens instead of ``n * (P + C)``.
         """
-        positions = (prefix_mask.long().cumsum(-1) - 1).clamp(min=0)
-        lengths = prefix_mask.long().sum(-1)
+        plan = SharedPrefix.plan(prefix_ids, prefix_mask, input_ids, attention_mask, prefix_of, response_mask)
         try:
             with torch.no_grad(), self._hooks({}, {}, None):
-                self._masks = PositionMasks.of_sequences(prefix_mask, torch.zeros_like(prefix_mask, dtype=torch.bool))
-                first = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
-                                   use_cache=True, logits_to_keep=1)
+                self._masks = plan.prefix_masks
+                first = self.model(**plan.prefix)
                 cache = first.past_key_values
                 cache.batch_select_indices(prefix_of)
-                self._masks = PositionMasks(response=response_mask, sink=torch.zeros_like(attention_mask, dtype=torch.bool))
-                steps = torch.arange(input_ids.shape[1], device=input_ids.device)
-                second = self.model(input_ids=input_ids, attention_mask=torch.cat([prefix_mask[prefix_of], attention_mask], 1),
-                                    position_ids=lengths[prefix_of, None] + steps, past_key_values=cache, use_cache=True)
+                self._masks = plan.continuation_masks
+                second = self.model(**plan.continuation, past_key_values=cache)
         finally:
             self._masks = PositionMasks()
         return first.logits[:, -1], second.logits

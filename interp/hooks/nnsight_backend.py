@@ -23,7 +23,7 @@ import nnsight
 import torch
 from torch import Tensor
 
-from interp.hooks.base import Backend, Reducer, RunResult, generation_masks
+from interp.hooks.base import Backend, Reducer, RunResult, SharedPrefix, generation_masks
 from interp.hooks.hf_backend import site_module
 from interp.hooks.interventions import Intervention, PositionMasks
 from interp.hooks.names import HookPoint
@@ -103,25 +103,17 @@ class NNsightBackend(Backend):
         forwards as the hf backend, so the same numbers in every dtype)."""
         by_site = self._interventions_by_site()
         order = sorted(by_site, key=HookPoint.parse)
-        first_masks = PositionMasks.of_sequences(prefix_mask, torch.zeros_like(prefix_mask, dtype=torch.bool))
-        second_masks = PositionMasks(response=response_mask, sink=torch.zeros_like(attention_mask, dtype=torch.bool))
-        positions = (prefix_mask.long().cumsum(-1) - 1).clamp(min=0)
-        lengths = prefix_mask.long().sum(-1)
+        plan = SharedPrefix.plan(prefix_ids, prefix_mask, input_ids, attention_mask, prefix_of, response_mask)
         with torch.no_grad():
-            with self.wrapped.trace({"input_ids": prefix_ids, "attention_mask": prefix_mask, "position_ids": positions,
-                                     "use_cache": True, "logits_to_keep": 1}):
+            with self.wrapped.trace(plan.prefix):
                 for name in order:
-                    self._visit(name, by_site[name], lambda _: first_masks)
+                    self._visit(name, by_site[name], lambda _: plan.prefix_masks)
                 first = nnsight.save(self.wrapped.output)
             cache = first.past_key_values
             cache.batch_select_indices(prefix_of)
-            steps = torch.arange(input_ids.shape[1], device=input_ids.device)
-            with self.wrapped.trace({"input_ids": input_ids,
-                                     "attention_mask": torch.cat([prefix_mask[prefix_of], attention_mask], 1),
-                                     "position_ids": lengths[prefix_of, None] + steps, "past_key_values": cache,
-                                     "use_cache": True}):
+            with self.wrapped.trace(plan.continuation | {"past_key_values": cache}):
                 for name in order:
-                    self._visit(name, by_site[name], lambda _: second_masks)
+                    self._visit(name, by_site[name], lambda _: plan.continuation_masks)
                 logits = nnsight.save(self.wrapped.output.logits)
         return first.logits[:, -1], logits
 
