@@ -51,14 +51,19 @@ class ModelCache:
         self.config = config
         self._key: str | None = None
         self._held: Any = None
+        # a backend that patches the model it wraps gets no shared base: the pool's numerics instead
+        # (each checkpoint on its own, its adapter unmerged in adapter_dtype)
+        self._pooled = config.model_pool and config.backend not in BRIDGED_BACKENDS
+        self._unmerged = config.model_pool and not self._pooled
+        if self._unmerged:
+            log.warning("backend %s patches each model it wraps, so the pool's base is not shared: every checkpoint "
+                        "is loaded on its own, its LoRA adapter unmerged as in the pool", config.backend)
 
     def get(self, spec: str, base: str | None = None) -> Any:
         from interp.models import ModelPool, load_model
 
         c = self.config
-        if c.model_pool and c.backend in BRIDGED_BACKENDS:
-            return self._unmerged(spec, base)
-        if c.model_pool:
+        if self._pooled:
             if self._key != "pool":
                 self._key, self._held = "pool", ModelPool(device=c.device, dtype=c.dtype, device_map=c.device_map,
                                                           max_adapters=c.model_pool_max_adapters,
@@ -67,24 +72,9 @@ class ModelCache:
         key = spec if base is None else f"{spec} (base {base})"
         if self._key != key:
             self._key, self._held = None, None  # free the last model before loading the next
-            self._held = load_model(spec, base=base, device=c.device, dtype=c.dtype, device_map=c.device_map, **c.chat)
-            self._key = key
-        return self._with_backend(self._held)
-
-    def _unmerged(self, spec: str, base: str | None) -> Any:
-        """The pool's numerics without its sharing: each checkpoint loaded on its own with its adapter
-        unmerged (in ``adapter_dtype``), for a backend that patches the model it wraps."""
-        from interp.models import load_model
-
-        c = self.config
-        key = f"{spec} (unmerged)" if base is None else f"{spec} (base {base}, unmerged)"
-        if self._key != key:
-            if self._key is None:
-                log.warning("backend %s patches each model it wraps, so the pool's base is not shared: every "
-                            "checkpoint is loaded on its own, its LoRA adapter unmerged as in the pool", c.backend)
-            self._key, self._held = "", None
             self._held = load_model(spec, base=base, device=c.device, dtype=c.dtype, device_map=c.device_map,
-                                    merge_lora=False, adapter_dtype=c.adapter_dtype, **c.chat)
+                                    merge_lora=not self._unmerged,
+                                    adapter_dtype=c.adapter_dtype if self._unmerged else None, **c.chat)
             self._key = key
         return self._with_backend(self._held)
 
