@@ -68,19 +68,18 @@ def judge_agreement(
         raise ValueError("labels must be 0/1, one per record")
     y = y.astype(np.float64)
     p = (np.asarray(judge.score(records, [str(t) for t in resp]), dtype=np.float64) >= 0.5).astype(np.float64)
-    groups = np.array([r.group_key for r in records])
-    resamples = resample_clusters(groups, n_boot, np.random.default_rng(seed))
-    acc_lo, acc_hi = percentile_interval([(y[idx] == p[idx]).mean() for idx in resamples], alpha)
-    k_lo, k_hi = percentile_interval([_kappa(y[idx], p[idx]) for idx in resamples], alpha)
+    # the labels as a judge that is always right: agreement with it is accuracy
+    both = judges_agreement(y, p, [r.group_key for r in records], n_boot=n_boot, seed=seed, alpha=alpha)
 
     def recall(label: int) -> float | None:
         m = y == label
         return float((p[m] == label).mean()) if m.any() else None
 
     return {
-        "judge": judge.name, "n": len(y), "n_groups": len(np.unique(groups)),
-        "accuracy": float((y == p).mean()), "accuracy_ci_low": float(acc_lo), "accuracy_ci_high": float(acc_hi),
-        "kappa": float(_kappa(y, p)), "kappa_ci_low": float(k_lo), "kappa_ci_high": float(k_hi),
+        "judge": judge.name, "n": both["n"], "n_groups": both["n_groups"],
+        "accuracy": both["agreement"], "accuracy_ci_low": both["agreement_ci_low"],
+        "accuracy_ci_high": both["agreement_ci_high"],
+        "kappa": both["kappa"], "kappa_ci_low": both["kappa_ci_low"], "kappa_ci_high": both["kappa_ci_high"],
         "misaligned_recall": recall(1), "aligned_recall": recall(0),
     }
 
