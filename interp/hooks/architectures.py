@@ -251,18 +251,23 @@ def decoder_layers(model: Any) -> tuple[str, nn.ModuleList]:
             raise ValueError(f"Cannot find the {n} decoder layers of {type(model).__name__}; interp supports "
                              "decoder-only HF models (declare others with interp.hooks.register_architecture).")
         return min(candidates, key=lambda c: len(c[0]))
-    direct = _get(model, arch.layers)
-    if direct is not None:
-        path, layers = arch.layers, direct
-    else:  # inside a wrapper (a PEFT model holds the causal LM under base_model.model)
-        found = [(name, mod) for name, mod in model.named_modules() if name.endswith("." + arch.layers)]
-        if not found:
-            raise _mapped_error(model, "layers", arch.layers, "the model", "has no such module")
-        path, layers = min(found, key=lambda c: len(c[0]))
+    path, layers = _from_top(model, "layers", arch.layers)
     if not isinstance(layers, nn.ModuleList) or len(layers) != n:
         raise _mapped_error(model, "layers", arch.layers, "the model",
                             f"has a {type(layers).__name__} there, not a ModuleList of its {n} layers")
     return path, layers
+
+
+def _from_top(model: Any, field: str, path: str) -> tuple[str, nn.Module]:
+    """The module a map's ``field`` names from the top of ``model``, or inside a wrapper (a PEFT model
+    holds the causal LM under ``base_model.model``): the shortest path ending in it."""
+    direct = _get(model, path)
+    if direct is not None:
+        return path, direct
+    found = [(name, mod) for name, mod in model.named_modules() if name.endswith("." + path)]
+    if not found:
+        raise _mapped_error(model, field, path, "the model", "has no such module")
+    return min(found, key=lambda c: len(c[0]))
 
 
 def _get(module: nn.Module, path: str) -> nn.Module | None:
@@ -331,21 +336,13 @@ def model_part(model: Any, part: Top) -> tuple[str, nn.Module]:
     getters, and a final norm next to the decoder's blocks under a common name."""
     arch = architecture_of(model)
     if arch is not None:
-        path = getattr(arch, part)
-        direct = _get(model, path)
-        if direct is not None:
-            return path, direct
-        found = [(name, mod) for name, mod in model.named_modules() if name.endswith("." + path)]
-        if not found:
-            raise _mapped_error(model, part, path, "the model", "has no such module")
-        return min(found, key=lambda c: len(c[0]))
-    names = {id(mod): name for name, mod in model.named_modules()}
+        return _from_top(model, part, getattr(arch, part))
     if part in ("embedding", "unembedding"):
         getter = getattr(model, "get_input_embeddings" if part == "embedding" else "get_output_embeddings", None)
         mod = getter() if callable(getter) else None
         if mod is None:
             raise ValueError(f"{type(model).__name__} has no {part} (declare it with interp.hooks.register_architecture)")
-        return names.get(id(mod), part), mod
+        return next((name for name, m in model.named_modules() if m is mod), part), mod
     layers_path, _ = decoder_layers(model)
     parent = layers_path.rpartition(".")[0]
     for name in _FINAL_NORMS:

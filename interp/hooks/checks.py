@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from interp.hooks.architectures import architecture_of, model_part, model_type_of
+from interp.hooks.architectures import EMBEDDING_SCALES, architecture_of, model_part, model_type_of
 from interp.hooks.hf_backend import HFBackend, site_module
 from interp.hooks.names import HOOK_KINDS, HookPoint
 
@@ -57,7 +57,7 @@ def _check_ends(loaded: Any, ids: torch.Tensor, first: torch.Tensor, last: torch
     if gap > tol:
         raise ArchitectureError(f"{type(model).__name__}: {emb_path}'s rows times {arch.embedding_scale} differ from "
                                 f"the first block's input by {gap:.2g} of its norm: the embedding or its scale "
-                                f"(embedding_scale: {' or '.join(repr(x) for x in ('1', 'sqrt_d_model'))}) is wrong. "
+                                f"(embedding_scale: {' or '.join(map(repr, EMBEDDING_SCALES))}) is wrong. "
                                 f"{_fix(model)}")
     norm_path = model_part(model, "final_norm")[0]
     if "input" not in seen or _gap(seen["input"], last) > tol:
@@ -126,7 +126,7 @@ def check_sites(loaded: Any, layers: Iterable[int] | None = None) -> None:
         _check_ends(loaded, ids, acts[ends[0]], acts[ends[1]], seen, result.logits, tol)
     for layer in chosen:
         a = {site: acts[f"blocks.{layer}.hook_{site}"].double() for site in HOOK_KINDS}
-        gap = float((a["resid_post"] - a["resid_pre"] - a["attn_out"] - a["mlp_out"]).norm() / a["resid_post"].norm())
+        gap = _gap(a["resid_pre"] + a["attn_out"] + a["mlp_out"], a["resid_post"])
         if gap > tol:
             attn = site_module(model, HookPoint.parse(f"blocks.{layer}.hook_attn_out")).path
             mlp = site_module(model, HookPoint.parse(f"blocks.{layer}.hook_mlp_out")).path
