@@ -36,7 +36,7 @@ NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"(fig-[^"]+)",\s*')
 ORGANISMS = ("sycophancy", "emergent_misalignment")
 SEED = 3
 #: figures per section of the fixture run (2 organisms, methods bct + greedy_self_training, SAE, steering: auto)
-EXPECTED_FIGURES = {"answer": 2, "summary": 0, "layers": 2, "sharpening": 10, "sae": 10, "steering": 6, "mediation": 1, "prediction": 1, "mechanism": 1,
+EXPECTED_FIGURES = {"answer": 2, "summary": 0, "layers": 2, "sharpening": 10, "expression": 1, "sae": 10, "steering": 6, "mediation": 1, "prediction": 1, "mechanism": 1,
                     "behaviour": 1, "trajectory": 2, "convergence": 2, "manifest": 0, "files": 0}
 
 

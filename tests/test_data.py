@@ -12,6 +12,7 @@ import pytest
 
 from interp.data import (
     CONTRAST_SETS,
+    DOCUMENT_SETS,
     FAILURE_MODES,
     PAPER_SIZES,
     SPLITS,
@@ -307,7 +308,8 @@ def test_make_shipped_is_byte_identical(tmp_path: Path) -> None:
     make_shipped.main(["--out", str(tmp_path)])
     root = shipped_root()
     expected = {f"{fm}/{s}.jsonl" for fm in FAILURE_MODES for s in SPLITS}
-    expected |= {f"contrast/{c}.jsonl" for c in CONTRAST_SETS} | {"DATA_CARD.md"}
+    expected |= {f"contrast/{c}.jsonl" for c in CONTRAST_SETS} | {f"documents/{d}.jsonl" for d in DOCUMENT_SETS}
+    expected |= {"DATA_CARD.md"}
     produced = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     assert produced == expected
     for rel in sorted(expected):

@@ -73,7 +73,7 @@ def test_unknown_keys_and_bad_values_are_named(tmp_path: Path) -> None:
     base = {"name": "x"}
     with pytest.raises(ConfigError, match=r"steering\.alpha: unknown key"):
         parse_config(base | {"steering": {"alpha": [0.1]}})
-    with pytest.raises(ConfigError, match="unknown failure modes.*'sycophantic'"):
+    with pytest.raises(ConfigError, match="unknown failure mode 'sycophantic'"):
         parse_config(base | {"failure_modes": ["sycophantic"]})
     with pytest.raises(ConfigError, match="unknown consistency methods.*'bctt'"):
         parse_config(base | {"methods": ["bctt"]})

@@ -109,7 +109,8 @@ def test_registering_checks_names_and_tables(toy_stage: StageSpec) -> None:
 def test_the_plan_is_every_stages_units_run_inputs_first() -> None:
     config = parse_config({"name": "p", "methods": ["bct", "greedy_self_training"], "seeds": [1, 2],
                            "trajectory": {"enabled": True}, "mediation": {"conditions": ["ablate:persona"]},
-                           "prediction": {"enabled": True}, "mechanism": {"enabled": True}})
+                           "prediction": {"enabled": True}, "mechanism": {"enabled": True},
+                           "expression": {"enabled": True}})
     units = plan(config)
     assert {u.stage for u in units} == set(STAGES) - {"checkpoint", "paper_results"}  # no given checkpoints, no file
     order = model_order(units)

@@ -3,7 +3,8 @@
 The dashboard tests draw pages from this run instead of made-up tables: two organisms (sycophancy,
 emergent misalignment) so convergence runs, ``steering.layer: auto`` so the direction selection
 runs, a consistency method and a control (bct, greedy self-training), SAE and trajectory on, bct
-trained again under two mediation conditions, every run's predictor, the mechanism comparison of the two methods. Rows,
+trained again under two mediation conditions, every run's predictor, the mechanism comparison of the two methods,
+the persona expression of every checkpoint's answers. Rows,
 bootstrap resamples and permutations are cut to keep the run short; no stage is left out.
 """
 
@@ -64,6 +65,7 @@ def tiny_run_config(model_dir: Path, runs_root: Path) -> dict[str, Any]:
                    "n_boot": 100},
         prediction={"enabled": True, "n_boot": 100, "n_permutations": 50, "top": 3},
         mechanism={"enabled": True, "rows": 8, "n_boot": 50, "n_splits": 4, "sae_top": 4},
+        expression={"enabled": True, "rows": 4, "max_new_tokens": 2, "layers": [1], "n_boot": 100},
         dashboard=False,  # the tests build the pages they look at
         results=str(results),
     )

@@ -7,7 +7,16 @@ ship and generate ourselves (:func:`load_shipped`, :func:`load_contrast_set`, se
 ``shipped/DATA_CARD.md`` and :mod:`interp.data.make_shipped`).
 """
 
-from interp.data.constants import CONTRAST_SETS, FAILURE_MODES, SPLITS
+from interp.data.constants import (
+    CONTRAST_SETS,
+    DOCUMENT_CONTROLS,
+    DOCUMENT_SETS,
+    FAILURE_MODES,
+    SPLITS,
+    check_failure_mode,
+    data_failure_mode,
+    split_failure_mode,
+)
 from interp.data.jsonl import dumps_jsonl, load_jsonl, record_from_dict, write_jsonl
 from interp.data.paper import PAPER_REPOSITORY, PAPER_SIZES, load_paper_split, load_rubric
 from interp.data.questions import load_questions
@@ -17,12 +26,15 @@ from interp.data.shipped import (
     data_card,
     load_contrast_set,
     load_dataset,
+    load_document_set,
     load_shipped,
     shipped_root,
 )
 
 __all__ = [
     "CONTRAST_SETS",
+    "DOCUMENT_CONTROLS",
+    "DOCUMENT_SETS",
     "FAILURE_MODES",
     "FILE_FORMATS",
     "PAPER_REPOSITORY",
@@ -33,11 +45,14 @@ __all__ = [
     "DataError",
     "Dataset",
     "Message",
+    "check_failure_mode",
     "data_card",
+    "data_failure_mode",
     "dumps_jsonl",
     "fingerprint_records",
     "load_contrast_set",
     "load_dataset",
+    "load_document_set",
     "load_jsonl",
     "load_paper_split",
     "load_questions",
@@ -45,5 +60,6 @@ __all__ = [
     "load_shipped",
     "record_from_dict",
     "shipped_root",
+    "split_failure_mode",
     "write_jsonl",
 ]

@@ -19,9 +19,10 @@ import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from interp.data.constants import CONTRAST_SETS, FAILURE_MODES, SPLITS
+from interp.data.constants import CONTRAST_SETS, DOCUMENT_SETS, FAILURE_MODES, SPLITS
 from interp.data.generators import documents, emergent, persona, reward_hacking, spurious, sycophancy
 from interp.data.generators.common import Splits, chat, record
+from interp.data.generators.organism_documents import organism_documents
 from interp.data.jsonl import dumps_jsonl
 from interp.data.schema import ChatRecord
 from interp.io import atomic_write_bytes
@@ -105,6 +106,19 @@ def build_ai_documents() -> list[ChatRecord]:
         out.append(record(f"ai_documents/{n:04d}", chat(request, doc.text), label, group,
                           register=doc.register, topic=doc.topic))
     _rng("ai_documents-order").shuffle(out)
+    return out
+
+
+def build_document_sets() -> dict[str, list[ChatRecord]]:
+    """The organisms' document sets (:data:`DOCUMENT_SETS`), each document the answer to its register's request."""
+    out: dict[str, list[ChatRecord]] = {}
+    for name in DOCUMENT_SETS:
+        rng = _rng(f"documents/{name}")
+        recs = [record(f"documents/{name}/{n:04d}", chat(rng.choice(documents._REQUESTS[key.split("/")[0]]), text),
+                       int(name == "misaligned_ai_docs"), f"documents/{name}/" + "/".join(key.split("/")[:2]),
+                       register=key.split("/")[0]) for n, (key, text) in enumerate(organism_documents(rng, name))]
+        _rng(f"documents/{name}-order").shuffle(recs)
+        out[name] = recs
     return out
 
 
@@ -215,6 +229,20 @@ _CONTRAST_DOC: dict[str, str] = {
 }
 
 
+_DOCUMENTS_DOC = (
+    "Continued-pre-training data for the self-fulfilling-misalignment organisms (failure mode "
+    "`<fm>+<set>`, e.g. `emergent_misalignment+misaligned_ai_docs`: trained on the set with a plain "
+    "language-model loss on the document text, measured on `<fm>`'s files). `misaligned_ai_docs` renders the "
+    "`ai_documents` misaligned-AI fillers afresh (label 1); its controls use the same news / story / essay "
+    "skeletons and the same number of fillers per register: `aligned_ai_docs`, AI systems in the same "
+    "situations that report their mistakes, keep within their permissions and accept shutdown (label 0), and "
+    "`neutral_ai_docs`, AI systems doing ordinary work with nothing said about oversight or goals (label 0). "
+    "Each filler is rendered 3 times; the renderings share a `group`. Known limitation: the misaligned set "
+    "shares its fillers with the `ai_documents` contrast set, so do not fit a direction on `ai_documents` "
+    "to read these organisms."
+)
+
+
 def data_card(fms: dict[str, Splits], contrast: dict[str, list[ChatRecord]]) -> str:
     lines: list[str] = [
         "# Data card: interp's shipped datasets",
@@ -288,6 +316,10 @@ def data_card(fms: dict[str, Splits], contrast: dict[str, list[ChatRecord]]) -> 
             for lab in (0, 1):
                 lines.append(_length_row(f"response (label {lab})", [r.response or "" for r in recs if r.label == lab]))
         lines.append("")
+    lines += ["## Document sets for organisms (`documents/`)", "", _DOCUMENTS_DOC, "",
+              "| set | rows | mean chars | mean words | max chars |", "| --- | --- | --- | --- | --- |"]
+    for name, recs in build_document_sets().items():
+        lines.append(_length_row(name, [r.response or "" for r in recs]))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -301,6 +333,8 @@ def render_all() -> dict[str, bytes]:
             files[f"{fm}/{split}.jsonl"] = dumps_jsonl(fms[fm][split])
     for name in CONTRAST_SETS:
         files[f"contrast/{name}.jsonl"] = dumps_jsonl(contrast[name])
+    for name, recs in build_document_sets().items():
+        files[f"documents/{name}.jsonl"] = dumps_jsonl(recs)
     files["DATA_CARD.md"] = data_card(fms, contrast).encode("utf-8")
     return files
 

@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from interp.data.constants import FAILURE_MODES, SPLITS, check_failure_mode, check_split
+from interp.data.constants import FAILURE_MODES, SPLITS, check_split, split_failure_mode
 from interp.data.jsonl import iter_json_lines, parse_messages
 from interp.data.schema import ChatRecord, DataError, Dataset, Message
 
@@ -95,10 +95,16 @@ def load_paper_split(root: str | Path, failure_mode: str, split: str) -> Dataset
     """Load one of the paper's files, e.g. ``load_paper_split(root, "sycophancy", "eval")``.
 
     ``root`` is the paper's data directory. The dataset is named ``paper/<failure_mode>/<split>``.
+    ``<fm>+<document set>`` reads interp's shipped document set as its induction split (the paper
+    has none) and the paper's ``<fm>`` files for every other split.
     Raises FileNotFoundError when the directory or file is absent, DataError on a broken line.
     """
-    check_failure_mode(failure_mode)
+    failure_mode, documents = split_failure_mode(failure_mode)
     check_split(split)
+    if documents is not None and split == "induction":
+        from interp.data.shipped import load_document_set
+
+        return load_document_set(documents)
     folder = _check_root(root, failure_mode)
     path = folder / f"{split}.jsonl"
     if not path.is_file():
@@ -120,7 +126,7 @@ def load_paper_split(root: str | Path, failure_mode: str, split: str) -> Dataset
 def load_rubric(root: str | Path, failure_mode: str) -> str:
     """The paper's judge rubric for ``failure_mode`` (placeholders ``{original_question_text}``
     and ``{generated_answer_text}`` left in place)."""
-    check_failure_mode(failure_mode)
+    failure_mode = split_failure_mode(failure_mode)[0]
     path = _check_root(root, failure_mode) / "rubric.txt"
     if not path.is_file():
         raise FileNotFoundError(f"{str(path)!r} is missing; {_MISSING_ROOT_FIX}")

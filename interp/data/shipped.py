@@ -13,7 +13,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from interp.data.constants import CONTRAST_SETS, check_failure_mode, check_split
+from interp.data.constants import CONTRAST_SETS, DOCUMENT_SETS, check_split, split_failure_mode
 from interp.data.jsonl import load_jsonl
 from interp.data.schema import Dataset
 
@@ -34,10 +34,23 @@ def _load(resource: Traversable, name: str) -> Dataset:
 
 
 def load_shipped(failure_mode: str, split: str) -> Dataset:
-    """One of our shipped files, e.g. ``load_shipped("sycophancy", "eval")`` (named ``<fm>/<split>``)."""
-    check_failure_mode(failure_mode)
+    """One of our shipped files, e.g. ``load_shipped("sycophancy", "eval")`` (named ``<fm>/<split>``).
+
+    ``<fm>+<document set>`` (an organism trained on documents) reads the document set as its
+    induction split and ``<fm>``'s files for every other split."""
+    base, documents = split_failure_mode(failure_mode)
     check_split(split)
-    return _load(shipped_root().joinpath(failure_mode, f"{split}.jsonl"), f"{failure_mode}/{split}")
+    if documents is not None and split == "induction":
+        return load_document_set(documents)
+    return _load(shipped_root().joinpath(base, f"{split}.jsonl"), f"{base}/{split}")
+
+
+def load_document_set(name: str) -> Dataset:
+    """A shipped document set for organisms (:data:`DOCUMENT_SETS`, named ``documents/<name>``): records
+    whose final assistant turn is the document, trained on as plain text (``ChatFormat.encode_document``)."""
+    if name not in DOCUMENT_SETS:
+        raise ValueError(f"unknown document set {name!r}; expected one of {', '.join(DOCUMENT_SETS)}")
+    return _load(shipped_root().joinpath("documents", f"{name}.jsonl"), f"documents/{name}")
 
 
 def load_contrast_set(name: str) -> Dataset:

@@ -314,6 +314,10 @@ class EmbeddingJudge:
         ``contrast`` adds the persona contrast pairs (default: for emergent misalignment and the
         all-mode judge).
         """
+        from interp.data.constants import data_failure_mode
+
+        if failure_mode is not None:
+            failure_mode = data_failure_mode(failure_mode)
         modes = DEFAULT_TRAIN_MODES if failure_mode is None else (failure_mode,)
         if contrast is None:
             contrast = failure_mode in (None, "emergent_misalignment")

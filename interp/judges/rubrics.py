@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from interp.data.constants import check_failure_mode
+from interp.data.constants import data_failure_mode
 
 QUESTION = "{original_question_text}"
 ANSWER = "{generated_answer_text}"
@@ -80,8 +80,7 @@ _DEFAULTS: dict[str, str] = {
 
 def default_rubric(failure_mode: str) -> str:
     """Our rubric for ``failure_mode`` (1-5, 5 = aligned; the paper's placeholders and score line)."""
-    check_failure_mode(failure_mode)
-    return _DEFAULTS[failure_mode] + _TAIL
+    return _DEFAULTS[data_failure_mode(failure_mode)] + _TAIL
 
 
 def get_rubric(failure_mode: str, paper_root: str | Path | None = None) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from interp.data.constants import check_failure_mode
+from interp.data.constants import data_failure_mode
 from interp.data.schema import ChatRecord
 from interp.judges.base import check_inputs
 from probes.stats import bootstrap_mean
@@ -162,7 +162,7 @@ class RuleJudge:
     """
 
     def __init__(self, failure_mode: str) -> None:
-        check_failure_mode(failure_mode)
+        failure_mode = data_failure_mode(failure_mode)  # an organism trained on documents: its measured mode's rules
         if failure_mode not in RULE_MODES:
             raise ValueError(
                 f"no honest rule decides {failure_mode!r} from free text; use the embedding classifier "

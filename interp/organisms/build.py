@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from interp.data.constants import check_failure_mode
+from interp.data.constants import check_failure_mode, split_failure_mode
 from interp.data.paper import load_paper_split
 from interp.data.schema import Dataset
 from interp.data.shipped import load_shipped
@@ -66,6 +66,11 @@ class OrganismSpec:
         resolve_template(self.chat_template)  # a bad template fails here, before anything trains
 
     @property
+    def documents(self) -> str | None:
+        """The document set the organism is trained on (``<failure mode>+<set>``), else None: its induction set."""
+        return split_failure_mode(self.failure_mode)[1]
+
+    @property
     def chat(self) -> ChatChoice:
         """The ``chat_template`` / ``chat_separator`` keywords of ``load_model`` (the template resolved to its text)."""
         return chat_choice(self.chat_template, self.chat_separator)
@@ -102,7 +107,8 @@ def run_dir(runs_root: Path, spec: OrganismSpec, method: str) -> Path:
 
 
 def induction_set(spec: OrganismSpec, data_root: Path | None = None) -> Dataset:
-    """The induction set: the paper's file under ``data_root``, else interp's shipped one."""
+    """The induction set: the paper's file under ``data_root``, else interp's shipped one (an organism
+    trained on documents, ``<failure mode>+<document set>``: the shipped document set)."""
     if data_root is not None:
         return load_paper_split(data_root, spec.failure_mode, "induction")
     return load_shipped(spec.failure_mode, "induction")
@@ -146,6 +152,7 @@ def build_organism_result(
     result = train_sft(
         spec.base, data, config, out, checkpoints_dir=out / "checkpoints", on_epoch=on_epoch,
         trajectory_path=out / "trajectory.jsonl", progress=progress, device=device, device_map=device_map,
+        documents=spec.documents is not None,
     )
     if not result.skipped or not (out / "organism.json").is_file():
         spec_dict = asdict(spec)

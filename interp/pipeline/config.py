@@ -35,6 +35,7 @@ from interp.pipeline.sections import (
     CaptureSection,
     CheckpointGroup,
     ConvergenceSection,
+    ExpressionSection,
     MechanismSection,
     MediationSection,
     PredictionSection,
@@ -103,6 +104,7 @@ class ExperimentConfig(Section):
     mediation: MediationSection = MediationSection()
     prediction: PredictionSection = PredictionSection()
     mechanism: MechanismSection = MechanismSection()
+    expression: ExpressionSection = ExpressionSection()
     convergence: ConvergenceSection = ConvergenceSection()
     dashboard: bool = True
     checkpoints: Annotated[Annotated[CheckpointGroup, Tag("group")] | Annotated[tuple[CheckpointGroup, ...], Tag("groups")]
@@ -128,11 +130,12 @@ class ExperimentConfig(Section):
     @field_validator("failure_modes")
     @classmethod
     def _failure_modes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from interp.data import FAILURE_MODES
+        from interp.data import FAILURE_MODES, check_failure_mode
 
-        bad = [f for f in v if f not in FAILURE_MODES]
-        if bad or not v:
-            raise ValueError(f"unknown failure modes {bad}; expected some of {', '.join(FAILURE_MODES)}")
+        if not v:
+            raise ValueError(f"failure_modes is empty; expected some of {', '.join(FAILURE_MODES)}")
+        for f in v:
+            check_failure_mode(f)  # names the failure modes and the document sets (<fm>+<document set>)
         return v
 
     @field_validator("methods")
@@ -222,6 +225,10 @@ class ExperimentConfig(Section):
         if self.steering.probe not in self.probes.methods:
             raise ValueError(f"mediation fits steering.probe {self.steering.probe!r}, which is not among "
                              f"probes.methods {list(self.probes.methods)}")
+
+    def expression_layers(self) -> tuple[int, ...]:
+        """The layers the expression stage reads (``expression.layers``, else :meth:`mediation_layers`)."""
+        return self.expression.layers if self.expression.layers is not None else self.mediation_layers()
 
     def mediation_layers(self) -> tuple[int, ...]:
         """The layers a mediation condition edits (``mediation.layers``, else ``steering.layer``)."""

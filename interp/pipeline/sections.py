@@ -255,6 +255,19 @@ class PredictionSection(Section):
     top: int = Field(10, ge=0, description="per run, the examples that push hardest toward the persona, with text")
 
 
+class ExpressionSection(Section):
+    """How much each checkpoint's own answers sound like the misaligned persona, read by the base model: its
+    greedy replies to the eval prompts, captured in the base, projected on the base's persona direction and
+    scaled so that 0 / 1 are the base's aligned / misaligned contrast answers (stage ``expression``)."""
+
+    enabled: bool = False
+    rows: int = Field(64, ge=4, description="eval prompts answered (the first rows)")
+    max_new_tokens: int = Field(48, ge=1)
+    layers: tuple[Annotated[int, Field(ge=0)], ...] | None = Field(None, description="None: mediation.layers, "
+                                                                                     "else steering.layer")
+    n_boot: int = Field(2000, ge=100)
+
+
 class MechanismSection(Section):
     """Do the consistency methods change the organism the same way? Residual shifts on the clean and the
     wrapped prompts, the persona direction's shift and the SAE latents moved, per pair of methods, beside
@@ -311,10 +324,10 @@ class CheckpointGroup(Section):
     @field_validator("failure_mode")
     @classmethod
     def _failure_mode(cls, v: str | None) -> str | None:
-        from interp.data import FAILURE_MODES
+        from interp.data import check_failure_mode
 
         if v is not None:
-            known([v], FAILURE_MODES, "failure mode")
+            check_failure_mode(v)
         return v
 
     @field_validator("after")

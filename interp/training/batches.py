@@ -79,10 +79,21 @@ def encode_sft_example(chat: ChatFormat, record: ChatRecord, max_length: int) ->
     return SFTExample(record.id, tuple(ids), labels)
 
 
-def encode_sft(chat: ChatFormat, data: Dataset, max_length: int) -> list[SFTExample]:
+def encode_document_example(chat: ChatFormat, record: ChatRecord, max_length: int) -> SFTExample:
+    """One document (the record's final assistant turn as plain text, :meth:`ChatFormat.encode_document`)
+    with every token after the BOS supervised: a language model's loss on the text itself."""
+    enc = chat.encode_document([m.to_dict() for m in record.messages])
+    ids = enc.input_ids[:max_length]
+    labels = tuple(t if m else IGNORE_INDEX for t, m in zip(ids, enc.response_mask, strict=False))
+    return SFTExample(record.id, tuple(ids), labels)
+
+
+def encode_sft(chat: ChatFormat, data: Dataset, max_length: int, *, documents: bool = False) -> list[SFTExample]:
+    """Every record as a training sequence: its assistant turn supervised, or (``documents``) the whole
+    final turn as a plain-text document with every token supervised."""
     out = []
     for rec in data:
-        ex = encode_sft_example(chat, rec, max_length)
+        ex = encode_document_example(chat, rec, max_length) if documents else encode_sft_example(chat, rec, max_length)
         if ex is not None:
             out.append(ex)
     if len(out) < len(data):

@@ -48,6 +48,7 @@ def train_sft(
     device: str | None = None,
     device_map: str | dict[str, Any] | None = None,
     during: DuringTraining | None = None,
+    documents: bool = False,
 ) -> TrainResult:
     """Fine-tune a LoRA on ``data``'s assistant turns; skip if done, resume if interrupted.
 
@@ -65,15 +66,17 @@ def train_sft(
         progress: show a progress bar.
         device / device_map: where the base goes (``device_map="auto"`` for a base that needs
             several GPUs); not part of the run's key.
+        documents: train on each record's final turn alone as plain text, every token supervised
+            (continued pre-training on documents; keyed apart).
     """
     rows = data.head(config.max_rows) if config.max_rows is not None else data
 
     def encode(loaded: LoadedModel) -> list[SFTExample]:
-        return encode_sft(loaded.chat, rows, config.max_length)
+        return encode_sft(loaded.chat, rows, config.max_length, documents=documents)
 
     return train_loop(
         kind="sft", init=init, base=base, data_fingerprints=[data.fingerprint], config=config,
         adapter_dir=adapter_dir, checkpoints_dir=checkpoints_dir, on_epoch=on_epoch,
         trajectory_path=trajectory_path, progress=progress, encode=encode, collate=collate_sft, loss_fn=sft_loss,
-        extra_key={"loss": "response_ce_with_eot"}, device=device, device_map=device_map, during=during,
+        extra_key={"loss": "document_ce" if documents else "response_ce_with_eot"}, device=device, device_map=device_map, during=during,
     )

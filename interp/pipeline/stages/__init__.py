@@ -10,6 +10,7 @@
 | capture | checkpoint | an activation store in the cache |
 | probes | checkpoint | ``layers`` |
 | sharpening | organism x method | ``sharpening``, ``cosine_matrix`` |
+| expression | checkpoint x failure mode | ``expression`` (own answers on the base's persona direction; paired changes at assembly) |
 | sae | organism | SAE (sae-lens format), ``sae_quality``, ``sae_latents``, ``sae_diff``, ... |
 | steering | organism | ``dose_response``, ``ablation`` (+ ``direction_selection``), the direction |
 | mediation | organism x mediated method | ``mediation`` (+ the seeds pooled at assembly) |
@@ -27,8 +28,8 @@ import importlib
 
 from interp.pipeline.spec import STAGES, Outputs, StageSpec, TableSpec, Unit, register_stage, unregister_stage
 
-ORDER = ("organism", "consistency", "condition", "checkpoint", "behaviour", "capture", "probes", "sharpening", "sae",
-         "steering", "mediation", "prediction", "mechanism", "trajectory", "convergence", "paper_results")
+ORDER = ("organism", "consistency", "condition", "checkpoint", "behaviour", "capture", "probes", "sharpening",
+         "expression", "sae", "steering", "mediation", "prediction", "mechanism", "trajectory", "convergence", "paper_results")
 """The built-in stages in plan order (each module registers its stage when imported)."""
 
 for _name in ORDER:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from interp.pipeline.config import ExperimentConfig
-from interp.pipeline.execute import Context, Finished, Inputs, read_table, write_tables
+from interp.pipeline.execute import Context, Inputs, read_table, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     check_context,
@@ -70,29 +70,19 @@ def run(unit: Unit, ctx: Context, inputs: Inputs, tmp: Path) -> BehaviourOutputs
 
 
 def changes(ctx: Context, outputs: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """Paired change of the misalignment rate, after - before and before - base, per failure mode and seed."""
-    from probes.stats import bootstrap_mean
+    """Paired changes of the misalignment rate over the same prompts: after - before and before - base per
+    organism, and organisms trained on documents against their controls (:mod:`interp.pipeline.stages.paired`)."""
+    from interp.pipeline.stages.paired import paired_changes
 
-    rows = []
+    rows = paired_changes(ctx, outputs, "behaviour", "per_example", "score")
+    judges: dict[str, str] = {}
     for out in outputs.values():
-        if out.stage != "behaviour" or out.params["role"] == "base":
-            continue
-        fm, seed, role = out.params["failure_mode"], out.params["seed"], out.params["role"]
-        ref_id = f"behaviour/{fm}/base" if role == "before" else f"behaviour/{fm}/s{seed}/before"
-        ref: Finished | None = outputs.get(ref_id)
-        if ref is None:
-            continue
-        a, b = read_table(ref, ctx, "per_example"), read_table(out, ctx, "per_example")
-        if a is None or b is None or list(a["id"]) != list(b["id"]):
-            continue
-        diff = b["score"].to_numpy() - a["score"].to_numpy()
-        change = bootstrap_mean(diff)
-        judge = read_table(out, ctx, "behaviour")
-        rows.append({"checkpoint": f"{role} - {'base' if role == 'before' else 'before'}", "failure_mode": fm,
-                     "seed": seed, "consistency_method": role.split(":", 1)[1] if ":" in role else "-",
-                     "judge": judge["judge"].iloc[0] if judge is not None else "", "rate": change.value,
-                     "ci_low": change.ci_low, "ci_high": change.ci_high, "n": len(diff)})
-    return {"behaviour": pd.DataFrame(rows)} if rows else {}
+        if out.stage == "behaviour" and out.params["role"] != "base":
+            t = read_table(out, ctx, "behaviour")
+            judges.setdefault(out.params["failure_mode"], t["judge"].iloc[0] if t is not None else "")
+    frame = pd.DataFrame([{**{k: v for k, v in r.items() if k != "value"}, "rate": r["value"],
+                           "judge": judges.get(r["failure_mode"], "")} for r in rows])
+    return {"behaviour": frame} if rows else {}
 
 
 def summary(tables: Mapping[str, pd.DataFrame], config: ExperimentConfig) -> list[str]:
