@@ -37,8 +37,9 @@ browser:
 		echo "installing Debian chromium for the dashboard browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi
 
+# one pytest worker per core (each file on one worker, so module fixtures are built once; one torch thread each)
 test: lint browser
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n auto --dist loadfile
 
 test-real: setup
 	$(BIN)/python -m pytest -m "real_model" -q

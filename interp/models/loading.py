@@ -245,12 +245,21 @@ def _contiguous_first(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ..
     return None
 
 
+def native_bf16(device: str | None = None) -> bool:
+    """Whether ``device`` (None: CUDA when present, else the CPU) computes bfloat16 natively: a CUDA device
+    with bf16, a CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated, and slower than float32."""
+    kind = torch.device(device).type if device else ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return bool(kind == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 @functools.cache
 def _check_cpu_bf16() -> None:
     """bfloat16 on a CPU without native bf16 arithmetic (AVX512-BF16 or AMX) is emulated: warn once."""
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if not native_bf16("cpu"):
         log.warning("this CPU has no native bfloat16 arithmetic: a bfloat16 model runs slower here than in "
-                    "float32 (set dtype: float32, or --set dtype=float32)")
+                    "float32 (set dtype: float32, or precision: auto in a config)")
 
 
 def _tokenizer(model_dir: Path) -> Any:

@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from interp.pipeline.experiment import Organism, organisms
+from interp.pipeline.precision import resolve_precision
 from interp.pipeline.sections import (
     BehaviourConfig,
     CaptureSection,
@@ -76,6 +77,9 @@ class ExperimentConfig(Section):
     device: str | None = None
     device_map: str | None = Field(None, description="e.g. 'auto' to shard a large model over this node's GPUs")
     dtype: str = "float32"
+    precision: str | None = Field(None, description="auto, bfloat16 or float32: sets dtype, adapter_dtype and the "
+                                  "scale's bf16 variant at once; auto is bfloat16 where the device computes it "
+                                  "natively (interp.pipeline.precision)")
     backend: str = Field("hf", description="the hook backend every stage runs the model through: hf (fastest), "
                          "nnsight or transformer_lens (or one registered with interp.hooks.register_backend)")
     architecture: dict[str, str | list[str] | None] | None = Field(
@@ -332,6 +336,10 @@ def parse_config(data: Any, *, source: str = "<config>") -> ExperimentConfig:
         raise ConfigError(f"{source}: the top level must be a mapping of keys (name:, model:, ...), "
                           f"got {type(data).__name__}")
     data = _model_from_checkpoints_base(data, source)
+    try:
+        data = resolve_precision(data)  # precision: -> dtype, adapter_dtype, the scale's bf16 variant
+    except ValueError as bad:
+        raise ConfigError(f"{source}: {bad}") from None
     try:
         return ExperimentConfig.model_validate_json(json.dumps(data, default=str))
     except ValidationError as e:

@@ -56,10 +56,10 @@ def run_directory(config: ExperimentConfig, out: str | Path = "artifacts") -> Pa
 
 #: settings that change how a run goes, not what it computes: a run directory's config key leaves them out
 NOT_IN_CONFIG_KEY = ("name", "threads", "dashboard", "device", "device_map", "model_pool", "model_pool_max_adapters",
-                     "backend")
+                     "backend", "precision")
 #: sections and fields added after run directories were claimed: left out of the key while at their defaults
 SECTIONS_ADDED_LATER = ("mediation", "prediction", "mechanism", "adapter_dtype", "chat_template", "chat_separator",
-                        "architecture")
+                        "architecture", "expression")
 
 
 def config_key(config: ExperimentConfig | Mapping[str, Any]) -> str:
