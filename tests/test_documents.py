@@ -136,3 +136,7 @@ def test_an_organism_trained_on_planted_documents_expresses_the_direction_and_a_
     against = t.loc[(mine, "before - control:aligned_ai_docs")]
     assert against["ci_low"] > 0.5 and int(against["n"]) == 16
     assert (mine, "after:bct gain - control:aligned_ai_docs gain") in t.index
+    # both organisms are measured on the emergent-misalignment eval: the base answers it once, for both
+    bases = {name for name in result.outputs if name.endswith("/base") and name.startswith("expression/")}
+    assert bases == {"expression/emergent_misalignment/base"}, bases
+    assert (control, "before - base") in t.index

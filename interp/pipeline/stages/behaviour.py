@@ -1,6 +1,7 @@
 """Stage ``behaviour``: the misalignment rate of every checkpoint on its failure mode's eval set.
 
-One unit per checkpoint x failure mode (the base model once per failure mode). Its ``behaviour``
+One unit per checkpoint x failure mode (the base model once per eval set: organisms trained on documents
+share their failure mode's). Its ``behaviour``
 row holds the rate, its bootstrap interval and the judge; ``per_example`` holds each prompt's
 score (and the logprob judge's continuous margin), from which the run derives the paired changes
 ``before - base`` and ``after:<m> - before``.
@@ -22,6 +23,7 @@ from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_s
 from interp.pipeline.stages.common import (
     check_context,
     checkpoints,
+    eval_failure_modes,
     eval_records,
     failure_modes,
     judge,
@@ -35,8 +37,9 @@ class BehaviourOutputs(Outputs):
 
 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
-    for fm in failure_modes(config):
+    for fm in eval_failure_modes(config):
         yield Unit(f"behaviour/{fm}/base", "behaviour", {"failure_mode": fm, "role": "base"}, loads="base")
+    for fm in failure_modes(config):
         for c in (c for c in checkpoints(config) if c.organism.failure_mode == fm):
             yield Unit(f"behaviour/{c.id}", "behaviour", c.params, (c.producer,), loads=c.id)
 

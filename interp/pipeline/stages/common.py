@@ -56,8 +56,16 @@ def ckpt_id(failure_mode: str | None, seed: int | None, role: str) -> str:
 
 
 def failure_modes(config: ExperimentConfig) -> list[str]:
-    """The failure modes of the experiment's organisms, in order (each scores the base model once)."""
+    """The failure modes of the experiment's organisms, in order."""
     return list(dict.fromkeys(o.failure_mode for o in config.organisms()))
+
+
+def eval_failure_modes(config: ExperimentConfig) -> list[str]:
+    """The failure modes whose eval sets the organisms are measured on, in order: an organism trained on
+    documents (``<fm>+<set>``) is measured on ``<fm>``'s, so the base model is scored once per eval set."""
+    from interp.data import split_failure_mode
+
+    return list(dict.fromkeys(split_failure_mode(fm)[0] for fm in failure_modes(config)))
 
 
 def organism_of(config: ExperimentConfig, failure_mode: str, seed: int) -> Organism:

@@ -1,6 +1,6 @@
 """Stage ``expression``: how much each checkpoint's own answers sound like the misaligned persona.
 
-One unit per checkpoint (the base once per failure mode), with ``expression.enabled``: the
+One unit per checkpoint (the base once per eval set), with ``expression.enabled``: the
 checkpoint answers the failure mode's first ``expression.rows`` eval prompts greedily (cached like
 every generation); the **base model** reads each prompt + answer (``response_mean`` at the
 ``expression`` layers) and projects it on its own persona direction (``steering.probe`` fitted on
@@ -26,6 +26,7 @@ from interp.pipeline.execute import Context, Inputs, write_tables
 from interp.pipeline.spec import Outputs, StageSpec, TableSpec, Unit, register_stage
 from interp.pipeline.stages.common import (
     checkpoints,
+    eval_failure_modes,
     eval_records,
     failure_modes,
     load_role,
@@ -39,9 +40,10 @@ COLUMNS = ("checkpoint", "failure_mode", "seed", "consistency_method", "layer", 
 def plan(config: ExperimentConfig) -> Iterator[Unit]:
     if not config.expression.enabled:
         return
-    for fm in failure_modes(config):
+    for fm in eval_failure_modes(config):  # the base once per eval set
         yield Unit(f"expression/{fm}/base", "expression", {"failure_mode": fm, "role": "base"}, ("capture/base",),
                    loads="base")
+    for fm in failure_modes(config):
         for c in (c for c in checkpoints(config) if c.organism.failure_mode == fm):
             yield Unit(f"expression/{c.id}", "expression", c.params, (c.producer, "capture/base"), loads=c.id)
 

@@ -31,7 +31,8 @@ def paired_changes(ctx: Context, outputs: Mapping[str, Any], stage: str, table: 
     from probes.stats import bootstrap_mean
 
     def scores(fm: str, seed: Any, role: str) -> pd.DataFrame | None:
-        found: Finished | None = outputs.get(f"{stage}/{fm}/base" if role == "base" else f"{stage}/{fm}/s{seed}/{role}")
+        name = f"{stage}/{split_failure_mode(fm)[0]}/base" if role == "base" else f"{stage}/{fm}/s{seed}/{role}"
+        found: Finished | None = outputs.get(name)  # the base is scored once per eval set
         got = None if found is None else read_table(found, ctx, table)
         return None if got is None or column not in got else got
 
