@@ -404,3 +404,21 @@ def test_malformed_question_files_name_the_question_and_the_fix(text: str, messa
     path.write_text(text)
     with pytest.raises(DataError, match=message):
         load_questions(path)
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"messages": "hi"}, r"line 2: field 'messages': expected a list of turns"),
+    ({"messages": []}, r"line 2: field 'messages': the list of turns is empty"),
+    ({"messages": [{"role": "user"}]}, r"line 2: field 'messages\[0\].content': missing"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, r"line 2: field 'messages\[0\].role': got role 'wizard'"),
+])
+def test_malformed_chat_files_name_the_line_the_field_and_the_fix(row: object, message: str, tmp_path: Path) -> None:
+    """The model-organisms-for-EM training format (rows of ``messages`` only): a bad row names its line and field."""
+    from interp.data import load_dataset
+
+    path = tmp_path / "insecure.jsonl"
+    good = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(DataError, match=message) as e:
+        load_dataset(str(path))
+    assert "Fix:" in str(e.value)
