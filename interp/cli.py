@@ -207,17 +207,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from interp.steering.export import export_directions
-    from probes import Direction
-
-    directions = [Direction.load(p) for p in args.directions]
-    for path in export_directions(directions, args.to, args.out, model_type=args.model_type, scale=args.scale,
-                                  raw=args.raw):
-        print(path)
-    return 0
-
-
 def cmd_layers(args: argparse.Namespace) -> int:
     from interp.activations import ActivationStore
     from interp.analysis import format_summary, layer_summary
@@ -308,15 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--top", type=int, default=10)
     pr.set_defaults(func=cmd_predict)
 
-    x = sub.add_parser("export", help="directions (probes.Direction files, one per layer) into steering-vectors, "
-                                      "repeng, a llama.cpp control-vector GGUF, or numpy")
-    x.add_argument("directions", nargs="+", help="saved directions (their .safetensors or .json)")
-    x.add_argument("--to", required=True, choices=("steering-vectors", "repeng", "gguf", "numpy"))
-    x.add_argument("--out", required=True, help="the file to write (never overwritten)")
-    x.add_argument("--model-type", default=None, help="config.model_type of the model (repeng and gguf record it)")
-    x.add_argument("--scale", type=float, default=1.0, help="multiply the unit vector (default 1)")
-    x.add_argument("--raw", action="store_true", help="export the estimator's unnormalised vector instead")
-    x.set_defaults(func=cmd_export)
+    from interp.steering.cli import add_direction_commands
+
+    add_direction_commands(sub)
 
     s = sub.add_parser("layers", help="per-layer probe summary of a store")
     s.add_argument("store")
