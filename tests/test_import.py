@@ -101,6 +101,9 @@ def test_a_pickle_program_that_names_anything_else_is_refused_and_never_runs(tmp
     with pytest.raises(ValueError, match=r"names (posix|os|nt)\.system, which interp does not run"):
         import_directions(tmp_path / "evil.pt")
     assert not marker.exists()
+    torch.save(torch.arange(6), tmp_path / "ints.pt")
+    with pytest.raises(ValueError, match="holds a Long tensor; a direction is floating point"):
+        import_directions(tmp_path / "ints.pt")
     torch.save({"a": torch.ones(3)}, tmp_path / "dict.pt")
     with pytest.raises(ValueError, match="holds dict, not a tensor"):
         import_directions(tmp_path / "dict.pt")

@@ -86,6 +86,9 @@ def _run_program(program: bytes, where: str) -> Any:
         if name in ("GLOBAL", "STACK_GLOBAL"):
             module, attr = arg.split(" ", 1) if name == "GLOBAL" else (stack.pop(-2), stack.pop())
             qualname = f"{module}.{attr}"
+            if qualname not in _ALLOWED and qualname.startswith("torch.") and qualname.endswith("Storage"):
+                raise ValueError(f"{where} holds a {qualname[6:-7] or 'typed'} tensor; a direction is floating point "
+                                 f"({', '.join(_STORAGES)})")
             if qualname not in _ALLOWED:
                 raise refuse(f"names {qualname}")
             stack.append(_Name(qualname))
