@@ -75,3 +75,23 @@ def test_a_resolved_config_reads_back_as_resolved_on_another_machine(monkeypatch
 def test_precision_beside_the_fields_it_sets_is_refused(change: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(_quickstart() | change)
+
+
+def test_threads_limit_torch_and_the_blas_numpy_computes_in() -> None:
+    """``threads: 1`` must hold in the numpy statistics too: OpenBLAS otherwise takes every core beside torch."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits  # type: ignore[import-untyped]
+
+    from interp.pipeline.precision import set_threads
+
+    before_torch, before_blas = torch.get_num_threads(), {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        pools = [p for p in threadpool_info() if p["user_api"] == "blas"]
+        assert pools and all(p["num_threads"] == 1 for p in pools), pools
+        set_threads(None)  # no setting: nothing changes
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before_torch)
+        threadpool_limits(limits=max(before_blas.values(), default=1))

@@ -91,7 +91,8 @@ class ExperimentConfig(Section):
                                       "template string or file")
     chat_separator: str | None = Field(None, description="with plain text: between a prompt and its response "
                                        "(default a newline)")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+    threads: int | None = Field(None, ge=1, description="CPU threads of torch and of numpy/scikit-learn's BLAS "
+                                                        "(default: their choice)")
     model_pool: bool = Field(False, description="load the base once and swap LoRA adapters (unmerged) between "
                                                 "checkpoints, instead of loading and merging each one: for large models")
     model_pool_max_adapters: int | None = Field(8, ge=1, description="with model_pool: adapters kept attached at "

@@ -48,3 +48,16 @@ def resolve_precision(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"with precision, name the scale without its bf16 variant ({base!r} instead of "
                          f"{scale!r}): precision picks the variant")
     return data | want | {"precision": chosen}
+
+
+def set_threads(n: int | None) -> None:
+    """``threads:`` in a config: torch's CPU threads *and* the BLAS / OpenMP pools that numpy and scikit-learn
+    compute in (threadpoolctl), so that a run given one thread uses one core in every stage (the statistics
+    of sharpening run in numpy, whose OpenBLAS otherwise takes every core). ``None`` leaves both as they are."""
+    if not n:
+        return
+    import torch
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)  # applied now and kept (not used as a context manager)

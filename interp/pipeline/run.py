@@ -115,10 +115,9 @@ def run_experiment(config: ExperimentConfig, *, out: str | Path = "artifacts", p
     ``force``: run into a directory that holds another config's run, moving its tables aside.
     """
     t0 = time.perf_counter()
-    if config.threads:
-        import torch
+    from interp.pipeline.precision import set_threads
 
-        torch.set_num_threads(config.threads)
+    set_threads(config.threads)
     check_config(config)  # what cannot work fails here, before any unit runs
     claim_run_dir(config, run_directory(config, out), force=force)
     ctx = Context(config, run_directory(config, out), progress=progress)

@@ -89,10 +89,9 @@ def run_unit(config: Mapping[str, Any], unit_id: str, run_dir: str, dep_outputs:
         os.chdir(cwd)
     run_setup(setup)
     cfg = parse_config(dict(config), source=f"sweep config for {unit_id}")
-    if cfg.threads:
-        import torch
+    from interp.pipeline.precision import set_threads
 
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     units = {u.id: u for u in plan(cfg)}
     deps = {d: Finished.from_json(o, skipped=bool(o.get("skipped"))) for d, o in dep_outputs.items()}
     done = execute(units[unit_id], Context(cfg, Path(run_dir), progress=False), deps)
