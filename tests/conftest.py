@@ -13,10 +13,9 @@ import pytest
 import torch
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from interp.pipeline.precision import set_threads
 
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1)  # numpy's BLAS too, in case it started before OMP_NUM_THREADS was set
+    set_threads(1)  # torch and numpy's BLAS, in case it started before OMP_NUM_THREADS was set
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_DATA = REPO.parent / "shared" / "data" / "consistency-misalignment"

@@ -23,6 +23,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from interp.steering.export import _fresh
     from interp.steering.imports import import_directions
 
     directions = import_directions(args.file, layer=args.layer, method=args.method)
@@ -32,11 +33,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not directions:
             raise ValueError(f"{args.file} has no direction at the outputs of blocks {sorted(keep)}")
     stems = [Path(args.out) / f"{Path(args.file).stem}.{d.hook_point}" for d in directions]
-    for stem in stems:
+    for stem in stems:  # every file checked before any is written
         for suffix in (".safetensors", ".json"):
-            if stem.with_name(stem.name + suffix).exists():
-                raise FileExistsError(f"{stem.name}{suffix} exists in {args.out}; interp does not overwrite it: "
-                                      "choose another --out")
+            _fresh(stem.with_name(stem.name + suffix))
     for d, stem in zip(directions, stems, strict=True):
         print(f"{d.hook_point:<28} |raw| {float(np.linalg.norm(d.raw)):9.4f}  {d.save(stem)}")
     return 0

@@ -199,7 +199,8 @@ def import_directions(path: str | Path, *, layer: int | None = None, method: str
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no direction file at {path}")
-    head = path.read_bytes()[:4]
+    with path.open("rb") as f:
+        head = f.read(4)
     if head == b"PK\x03\x04":
         rows = _persona_rows(read_torch_tensor(path), layer, path)
         tag = method or f"persona_vectors:{_trait_kind(path)}"

@@ -1,10 +1,9 @@
 """Stage ``behaviour``: the misalignment rate of every checkpoint on its failure mode's eval set.
 
 One unit per checkpoint x failure mode (the base model once per eval set: organisms trained on documents
-share their failure mode's). Its ``behaviour``
-row holds the rate, its bootstrap interval and the judge; ``per_example`` holds each prompt's
-score (and the logprob judge's continuous margin), from which the run derives the paired changes
-``before - base`` and ``after:<m> - before``.
+share their failure mode's). Its ``behaviour`` row holds the rate, its bootstrap interval and the judge;
+``per_example`` holds each prompt's score (and the logprob judge's continuous margin), from which the run
+derives the paired changes ``before - base`` and ``after:<m> - before``.
 """
 
 from __future__ import annotations
